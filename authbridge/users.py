@@ -1,0 +1,33 @@
+"""Maps a verified token to the local user, creating it just in time."""
+from django.db import IntegrityError
+from rest_framework import exceptions
+
+from authbridge.models import User
+
+
+def _clean_text(value, max_length):
+    """A claim as text the database will take: a string, without NULs, within the column."""
+    if not isinstance(value, str):
+        return ""
+    return value.replace("\x00", "")[:max_length]
+
+
+def user_for_claims(claims):
+    """The local user for a verified token's `sub`; email and name follow the token."""
+    profile = {
+        "email": _clean_text(claims.get("email"), User._meta.get_field("email").max_length),
+        "name": _clean_text(claims.get("name"), User._meta.get_field("name").max_length),
+    }
+    sub = claims["sub"]
+    try:
+        # get_or_create retries the read when a concurrent first request won the insert.
+        user, created = User.objects.get_or_create(sub=sub, defaults={"username": sub, **profile})
+    except IntegrityError as error:
+        # The `sub` is free but a staff account already uses it as its username.
+        raise exceptions.PermissionDenied("This account conflicts with a local account.") from error
+    if not created and (user.email, user.name) != (profile["email"], profile["name"]):
+        user.email, user.name = profile["email"], profile["name"]
+        user.save(update_fields=["email", "name"])
+    if not user.is_active:
+        raise exceptions.PermissionDenied("This account is disabled.")
+    return user

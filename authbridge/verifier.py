@@ -1,0 +1,182 @@
+"""Verifies Better Auth JWTs: asymmetric ones against the JWKS, HS256 ones with the shared secret."""
+import base64
+import binascii
+import json
+import math
+import time
+
+import jwt
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+from jwt.algorithms import OKPAlgorithm
+
+from authbridge.keys import ASYMMETRIC_ALGORITHMS, JWKSCache, KeyNotFound
+
+MAX_TOKEN_LENGTH = 8192
+MAX_SUB_LENGTH = 255
+# Past the year 9999 a timestamp is not a real expiry.
+MAX_TIMESTAMP = 253402300799
+
+
+class InvalidToken(Exception):
+    """The token must not be accepted; the message says why (safe to show the client)."""
+
+
+def _reject_duplicate_keys(pairs):
+    names = [name for name, _ in pairs]
+    if len(names) != len(set(names)):
+        raise InvalidToken("duplicate member in token JSON")
+    return dict(pairs)
+
+
+def _reject_constant(name):
+    raise InvalidToken(f"{name} is not valid in token JSON")
+
+
+def _strict_json_object(raw, part):
+    try:
+        value = json.loads(raw, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise InvalidToken(f"the token {part} is not valid JSON") from error
+    if not isinstance(value, dict):
+        raise InvalidToken(f"the token {part} is not a JSON object")
+    return value
+
+
+def _decode_segment(segment, part):
+    try:
+        return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as error:
+        raise InvalidToken(f"the token {part} is not base64url") from error
+
+
+def _numeric_date(claims, name, required=False):
+    value = claims.get(name)
+    if value is None:
+        if required:
+            raise InvalidToken(f"the token has no {name} claim")
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidToken(f"the {name} claim must be a number")
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise InvalidToken(f"the {name} claim is out of range")
+    return value
+
+
+class TokenVerifier:
+    def __init__(self, *, jwks_url, issuer, audience, secret, leeway, jwks_cache):
+        self.jwks_url = jwks_url
+        self.issuer = issuer
+        self.audience = audience
+        self.secret = secret
+        self.leeway = leeway
+        self.jwks = jwks_cache
+        self._jws = jwt.PyJWS(algorithms=sorted(ASYMMETRIC_ALGORITHMS - {"Ed25519"} | {"HS256"}))
+        # RFC 9864 names Ed25519 signatures "Ed25519"; the key check is the same as EdDSA's.
+        self._jws.register_algorithm("Ed25519", OKPAlgorithm())
+
+    def verify(self, token):
+        """The token's claims when it is valid; raises InvalidToken or KeysUnavailable."""
+        header = self._header(token)
+        algorithm = header["alg"]
+        key = self._key_for(algorithm, header.get("kid"))
+        try:
+            signed = self._jws.decode_complete(token, key=key, algorithms=[algorithm])
+        except jwt.InvalidTokenError as error:
+            raise InvalidToken(f"the token was refused: {error}") from error
+        claims = _strict_json_object(signed["payload"], "payload")
+        self._check_claims(claims)
+        return claims
+
+    def _header(self, token):
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise InvalidToken("the token is too long")
+        segments = token.split(".")
+        if len(segments) != 3:
+            raise InvalidToken("the token is not a signed JWT")
+        header = _strict_json_object(_decode_segment(segments[0], "header"), "header")
+        _strict_json_object(_decode_segment(segments[1], "payload"), "payload")
+        if not isinstance(header.get("alg"), str):
+            raise InvalidToken("the token header has no algorithm")
+        if "crit" in header:
+            raise InvalidToken("critical header extensions are not supported")
+        if not isinstance(header.get("kid", ""), str):
+            raise InvalidToken("the token kid must be a string")
+        return header
+
+    def _key_for(self, algorithm, kid):
+        if algorithm == "HS256":
+            if self.secret is None:
+                raise InvalidToken("HS256 tokens are not accepted: no shared secret is configured")
+            return self.secret
+        if algorithm not in ASYMMETRIC_ALGORITHMS:
+            raise InvalidToken(f"the {algorithm} algorithm is not accepted")
+        if self.jwks is None:
+            raise InvalidToken("no JWKS is configured for asymmetric tokens")
+        try:
+            return self.jwks.key_for(kid, algorithm).public_key
+        except KeyNotFound as error:
+            raise InvalidToken(str(error)) from error
+
+    def _check_claims(self, claims):
+        now = time.time()
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH or not sub.isprintable():
+            raise InvalidToken("the sub claim must be a printable string of 1 to 255 characters")
+        if _numeric_date(claims, "exp", required=True) <= now - self.leeway:
+            raise InvalidToken("the token has expired")
+        not_before = _numeric_date(claims, "nbf")
+        if not_before is not None and not_before > now + self.leeway:
+            raise InvalidToken("the token is not valid yet")
+        issued_at = _numeric_date(claims, "iat")
+        if issued_at is not None and issued_at > now + self.leeway:
+            raise InvalidToken("the token was issued in the future")
+        if self.issuer is not None and claims.get("iss") != self.issuer:
+            raise InvalidToken("the token issuer is not accepted")
+        if self.audience is not None and not self._audience_matches(claims.get("aud")):
+            raise InvalidToken("the token audience is not accepted")
+
+    def _audience_matches(self, audience):
+        if isinstance(audience, str):
+            return audience == self.audience
+        return isinstance(audience, list) and self.audience in audience
+
+
+def _build_verifier():
+    config = settings.BETTER_AUTH
+    jwks_url = config["JWKS_URL"]
+    jwks_cache = None
+    if jwks_url:
+        jwks_cache = JWKSCache(
+            jwks_url,
+            ttl=config["JWKS_TTL_SECONDS"],
+            refetch_interval=config["JWKS_REFETCH_INTERVAL_SECONDS"],
+            timeout=config["JWKS_TIMEOUT_SECONDS"],
+        )
+    return TokenVerifier(
+        jwks_url=jwks_url,
+        issuer=config["ISSUER"],
+        audience=config["AUDIENCE"],
+        secret=config["SECRET"],
+        leeway=config["LEEWAY_SECONDS"],
+        jwks_cache=jwks_cache,
+    )
+
+
+_verifier = None
+
+
+def get_verifier():
+    """The process-wide verifier; its key cache lives as long as the worker."""
+    global _verifier
+    if _verifier is None:
+        _verifier = _build_verifier()
+    return _verifier
+
+
+@receiver(setting_changed)
+def _reset_verifier(setting, **kwargs):
+    global _verifier
+    if setting == "BETTER_AUTH":
+        _verifier = None

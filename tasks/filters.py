@@ -1,0 +1,46 @@
+"""Query parameters of the task list: `completed`, `search` and `ordering`, parsed strictly."""
+from rest_framework.exceptions import ValidationError
+from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
+
+BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
+MAX_SEARCH_LENGTH = 1000
+
+
+class CompletedFilter(BaseFilterBackend):
+    def filter_queryset(self, request, queryset, view):
+        value = request.query_params.get("completed")
+        if value is None:
+            return queryset
+        if value.lower() not in BOOLEAN_WORDS:
+            raise ValidationError({"completed": ["Must be true or false."]})
+        return queryset.filter(completed=BOOLEAN_WORDS[value.lower()])
+
+    def get_schema_operation_parameters(self, view):
+        return [{
+            "name": "completed",
+            "in": "query",
+            "required": False,
+            "description": "Only completed (true) or open (false) tasks.",
+            "schema": {"type": "boolean"},
+        }]
+
+
+class LiteralSearchFilter(SearchFilter):
+    """Matches the whole text, case-insensitively; DRF's default splits it into words."""
+
+    def get_search_terms(self, request):
+        value = request.query_params.get(self.search_param, "").replace("\x00", "")
+        if len(value) > MAX_SEARCH_LENGTH:
+            raise ValidationError({self.search_param: [f"At most {MAX_SEARCH_LENGTH} characters."]})
+        return [value] if value.strip() else []
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """Unknown ordering fields are a 400, not silently ignored; ties break on id."""
+
+    def remove_invalid_fields(self, queryset, fields, view, request):
+        allowed = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
+        unknown = [field for field in fields if field.removeprefix("-") not in allowed]
+        if unknown:
+            raise ValidationError({self.ordering_param: [f"Unknown field: {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}."]})
+        return [*fields, "-id"]

@@ -1,0 +1,39 @@
+"""What a client may write to a task, validated strictly, and what it reads back."""
+from rest_framework import serializers
+
+from tasks.models import Task
+
+
+class StrictCharField(serializers.CharField):
+    """Text must be a JSON string: a number is not a title."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictBooleanField(serializers.BooleanField):
+    """A JSON true or false; "yes", 1 and "true" are refused."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class TaskSerializer(serializers.ModelSerializer):
+    title = StrictCharField(min_length=1, max_length=200)
+    description = StrictCharField(max_length=1000, allow_blank=True, required=False, trim_whitespace=False)
+    completed = StrictBooleanField(required=False)
+
+    class Meta:
+        model = Task
+        fields = ["id", "title", "description", "completed", "created_at", "updated_at"]
+        read_only_fields = ["id", "created_at", "updated_at"]
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.CharField(source="sub", help_text="The Better Auth user id (the token's `sub`).")
+    email = serializers.EmailField()
+    name = serializers.CharField()

@@ -1,0 +1,22 @@
+from django.urls import re_path
+from rest_framework.routers import SimpleRouter
+
+from tasks.views import MeView, TaskViewSet, UserTaskViewSet
+
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """Every route answers with and without a trailing slash, for every method: no redirects."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+v1_router = OptionalSlashRouter()
+v1_router.register("tasks", TaskViewSet, basename="task")
+
+user_router = OptionalSlashRouter()
+user_router.register(r"(?P<user_id>[^/]+)/tasks", UserTaskViewSet, basename="user-task")
+
+v1_urls = [re_path(r"^me/?$", MeView.as_view(), name="me"), *v1_router.urls]

@@ -1,0 +1,60 @@
+"""Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes."""
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFilter
+from tasks.models import Task
+from tasks.permissions import PathUserIsCaller
+from tasks.serializers import MeSerializer, TaskSerializer
+
+
+class TaskViewSet(viewsets.ModelViewSet):
+    """Your tasks. Another user's task answers 404, exactly like a missing one."""
+
+    serializer_class = TaskSerializer
+    filter_backends = [CompletedFilter, LiteralSearchFilter, StrictOrderingFilter]
+    search_fields = ["title", "description"]
+    ordering_fields = ["created_at", "updated_at", "title", "completed"]
+    ordering = ["-created_at", "-id"]
+    lookup_value_regex = "[0-9]{1,18}"
+    detail_route_name = "task-detail"
+
+    def get_queryset(self):
+        return Task.objects.owned_by(self.request.user)
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+    def create(self, request, *args, **kwargs):
+        response = super().create(request, *args, **kwargs)
+        route_kwargs = {**self.kwargs, "pk": response.data["id"]}
+        response["Location"] = request.build_absolute_uri(reverse(self.detail_route_name, kwargs=route_kwargs))
+        return response
+
+
+class UserTaskViewSet(TaskViewSet):
+    """The Next.js + Better Auth todo spec's routes: `user_id` must be the caller's own id."""
+
+    permission_classes = [IsAuthenticated, PathUserIsCaller]
+    pagination_class = None
+    detail_route_name = "user-task-detail"
+
+    @extend_schema(request=None, responses=TaskSerializer)
+    @action(detail=True, methods=["patch"])
+    def complete(self, request, *args, **kwargs):
+        """Toggles `completed` and returns the task."""
+        task = self.get_object()
+        task.toggle_completed()
+        return Response(self.get_serializer(task).data, status=status.HTTP_200_OK)
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request):
+        """The caller, as Better Auth describes them."""
+        return Response(MeSerializer(request.user).data)

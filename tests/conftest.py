@@ -1,0 +1,186 @@
+"""Shared fixtures: signing keys, a JWKS served on 127.0.0.1 by the test itself, tokens, alice and bob."""
+import base64
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+from jwt.algorithms import get_default_algorithms
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from rest_framework.test import APIClient
+
+SECRET = "test-only-shared-secret-of-at-least-32-chars"
+
+
+class KeyPair:
+    """A private key and the public JWK Better Auth would publish for it."""
+
+    def __init__(self, private_key, alg, kid=None):
+        self.private_key = private_key
+        self.alg = alg
+        self.kid = kid or uuid.uuid4().hex
+        public_jwk = json.loads(get_default_algorithms()[alg].to_jwk(private_key.public_key()))
+        self.jwk = {**public_jwk, "alg": alg, "kid": self.kid}
+
+    def sign(self, claims, headers=None):
+        return jwt.encode(claims, self.private_key, algorithm=self.alg, headers={"kid": self.kid, **(headers or {})})
+
+
+def relabel(token, **header_changes):
+    """Rewrites header members without re-signing: a forged or relabelled header."""
+    header_segment, payload, signature = token.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_segment + "=" * (-len(header_segment) % 4)))
+    header.update(header_changes)
+    encoded = base64.urlsafe_b64encode(json.dumps(header, separators=(",", ":")).encode()).rstrip(b"=").decode()
+    return f"{encoded}.{payload}.{signature}"
+
+
+def ed25519_key(kid=None):
+    return KeyPair(ed25519.Ed25519PrivateKey.generate(), "EdDSA", kid)
+
+
+def ec_key(alg="ES256", kid=None):
+    curve = {"ES256": ec.SECP256R1(), "ES384": ec.SECP384R1(), "ES512": ec.SECP521R1()}[alg]
+    return KeyPair(ec.generate_private_key(curve), alg, kid)
+
+
+def rsa_key(alg="RS256", kid=None):
+    return KeyPair(rsa.generate_private_key(public_exponent=65537, key_size=2048), alg, kid)
+
+
+class JWKSServer:
+    """A JWKS endpoint on 127.0.0.1 whose keys, status and availability the test controls."""
+
+    def __init__(self):
+        self.keys = []
+        self.status = 200
+        self.body = None  # raw bytes to serve instead of the key set
+        self.delay = 0.0
+        self.requests = 0
+        self.user_agents = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.requests += 1
+                server.user_agents.append(self.headers.get("User-Agent"))
+                time.sleep(server.delay)
+                body = server.body if server.body is not None else json.dumps({"keys": server.keys}).encode()
+                self.send_response(server.status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.origin = f"http://127.0.0.1:{self.port}"
+        self.url = f"{self.origin}/api/auth/jwks"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def publish(self, *key_pairs):
+        self.keys = [pair.jwk for pair in key_pairs]
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def jwks_server():
+    server = JWKSServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def signing_key(jwks_server):
+    key = ed25519_key()
+    jwks_server.publish(key)
+    return key
+
+
+@pytest.fixture
+def better_auth(settings, jwks_server):
+    """Our API configured as for a Better Auth server at the JWKS server's origin."""
+    settings.BETTER_AUTH = {
+        "JWKS_URL": jwks_server.url,
+        "ISSUER": jwks_server.origin,
+        "AUDIENCE": jwks_server.origin,
+        "SECRET": SECRET,
+        "LEEWAY_SECONDS": 10,
+        "JWKS_TTL_SECONDS": 300,
+        "JWKS_REFETCH_INTERVAL_SECONDS": 10,
+        "JWKS_TIMEOUT_SECONDS": 1,
+    }
+    return settings.BETTER_AUTH
+
+
+@pytest.fixture
+def claims_for(jwks_server):
+    """Claims shaped like Better Auth's: the user record plus sub, iat, exp, iss and aud."""
+
+    def make(sub=None, **overrides):
+        sub = sub or uuid.uuid4().hex
+        now = int(time.time())
+        claims = {
+            "id": sub, "email": f"{sub[:8]}@example.com", "name": f"User {sub[:8]}", "emailVerified": False,
+            "image": None, "createdAt": "2026-11-27T00:00:00.000Z", "updatedAt": "2026-11-27T00:00:00.000Z",
+            "sub": sub, "iat": now, "exp": now + 900, "iss": jwks_server.origin, "aud": jwks_server.origin,
+        }
+        claims.update(overrides)
+        return {name: value for name, value in claims.items() if value is not ...}
+
+    return make
+
+
+@pytest.fixture
+def token_for(better_auth, signing_key, claims_for):
+    def make(sub=None, **overrides):
+        return signing_key.sign(claims_for(sub, **overrides))
+
+    return make
+
+
+def client_with(token=None):
+    client = APIClient()
+    if token:
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    return client
+
+
+@pytest.fixture
+def alice_sub():
+    return "alice" + uuid.uuid4().hex[:27]
+
+
+@pytest.fixture
+def bob_sub():
+    return "bob" + uuid.uuid4().hex[:29]
+
+
+@pytest.fixture
+def alice(db, token_for, alice_sub):
+    client = client_with(token_for(alice_sub, email="alice@example.com", name="Alice"))
+    client.sub = alice_sub
+    return client
+
+
+@pytest.fixture
+def bob(db, token_for, bob_sub):
+    client = client_with(token_for(bob_sub, email="bob@example.com", name="Bob"))
+    client.sub = bob_sub
+    return client
+
+
+@pytest.fixture
+def anonymous(db):
+    return client_with()

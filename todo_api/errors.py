@@ -1,0 +1,62 @@
+"""One error shape for every error: {"status", "code", "message"} plus "fields" for validation."""
+from http import HTTPStatus
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, JsonResponse
+from rest_framework import exceptions
+from rest_framework.views import exception_handler
+
+from authbridge.authentication import InvalidBearerToken, SigningKeysUnavailable
+
+
+def error_body(status, code, message, fields=None):
+    body = {"status": status, "code": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return body
+
+
+def error_response(status, code, message, **headers):
+    return JsonResponse(error_body(status, code, message), status=status, headers=headers)
+
+
+def _describe(exc):
+    """The code, message and per-field details of a DRF exception."""
+    if isinstance(exc, exceptions.ValidationError):
+        if isinstance(exc.detail, dict):
+            return "invalid", "The request has invalid fields.", exc.detail
+        return "invalid", " ".join(str(message) for message in exc.detail), None
+    return exc.default_code, str(exc.detail), None
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        return None  # not an API error: DatabaseUnavailableMiddleware or handler500 answers
+    code, message, fields = _describe(exc)
+    response.data = error_body(response.status_code, code, message, fields)
+    if isinstance(exc, InvalidBearerToken):
+        response["WWW-Authenticate"] = exc.www_authenticate
+    if isinstance(exc, SigningKeysUnavailable):
+        response["Retry-After"] = str(exc.retry_after_seconds)
+    return response
+
+
+def _handler(status):
+    phrase = HTTPStatus(status).phrase
+
+    def view(request, exception=None):
+        return error_response(status, phrase.lower().replace(" ", "_"), f"{phrase}.")
+
+    return view
+
+
+# Django's own error pages, as JSON (wired in todo_api/urls.py).
+bad_request = _handler(400)
+permission_denied = _handler(403)
+page_not_found = _handler(404)
+server_error = _handler(500)

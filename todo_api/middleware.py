@@ -1,0 +1,51 @@
+"""Middleware that keeps failures inside the JSON error contract."""
+import logging
+
+from django.db import InterfaceError, OperationalError
+
+from todo_api.errors import error_response
+
+logger = logging.getLogger(__name__)
+
+DATABASE_RETRY_AFTER_SECONDS = "5"
+
+
+class BodySizeLimitMiddleware:
+    """Answers 413 from the declared Content-Length, before any of the body is read.
+
+    DRF's parsers read the stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE alone does
+    not protect API views.
+    """
+
+    def __init__(self, get_response):
+        from django.conf import settings
+
+        self.get_response = get_response
+        self.limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    def __call__(self, request):
+        declared = request.META.get("CONTENT_LENGTH") or "0"
+        try:
+            length = int(declared)
+        except ValueError:
+            return error_response(400, "bad_request", "The Content-Length header is not a number.")
+        if length > self.limit:
+            return error_response(413, "payload_too_large", f"The request body is over {self.limit} bytes.")
+        return self.get_response(request)
+
+
+class DatabaseUnavailableMiddleware:
+    """A lost database is a 503 the client can retry, not a 500."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if isinstance(exception, (OperationalError, InterfaceError)):
+            logger.warning("Database unavailable: %s", exception)
+            return error_response(503, "database_unavailable", "The database is unavailable. Retry shortly.",
+                                  **{"Retry-After": DATABASE_RETRY_AFTER_SECONDS})
+        return None
