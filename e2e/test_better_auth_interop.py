@@ -5,13 +5,15 @@ GET /api/auth/token, and call our API (gunicorn + PostgreSQL) with it.
 
 Run alone with:  .venv/bin/python -m pytest e2e -m e2e -p no:cacheprovider
 """
+import json
 import secrets
+import subprocess
 import time
 
 import jwt as pyjwt
 import pytest
 
-from e2e_support import ALGORITHMS, jwt_parts
+from e2e_support import ALGORITHMS, BA_DIR, PASSWORD, base_env, jwt_parts
 
 pytestmark = pytest.mark.e2e
 
@@ -223,6 +225,21 @@ def test_hs256_shared_secret_tokens(main_stack):
     assert api.get("/api/v1/me", token=no_exp).status == 401
     other_aud = pyjwt.encode({**claims, "aud": "http://127.0.0.1:1"}, main_stack.ba.secret, algorithm="HS256")
     assert api.get("/api/v1/me", token=other_aud).status == 401
+
+
+def test_documented_client_flow(main_stack):
+    """docs/better-auth.md's client code (better-auth/client + jwtClient, jose) in Node."""
+    email = f"frank-{secrets.token_hex(4)}@example.com"
+    env = {**base_env(), "BETTER_AUTH_URL": main_stack.ba.url, "EMAIL": email, "NAME": "Frank",
+           "PASSWORD": PASSWORD, "HS256_SECRET": main_stack.ba.secret}
+    result = subprocess.run(["node", "client.mjs"], cwd=BA_DIR, env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    expected = {"id": out["user"]["id"], "email": email, "name": "Frank"}
+    for kind in ("token", "sessionHeaderToken", "hs256Token"):
+        response = main_stack.api.get("/api/v1/me", token=out[kind])
+        assert response.status == 200, (kind, response)
+        assert response.json == expected, kind
 
 
 # ------------------------------------------------------------- other stacks
