@@ -1,0 +1,155 @@
+"""The JWKS cache: lazy fetch, refetch limits, rotation, replacement and outages."""
+import threading
+import time
+from http import HTTPStatus
+
+import pytest
+
+from tests.conftest import client_with, ed25519_key
+
+ME = "/api/v1/me"
+
+
+def status_with(token):
+    return client_with(token).get(ME).status_code
+
+
+@pytest.fixture
+def fast_refetch(settings, better_auth):
+    """A short refetch interval so that tests can wait it out."""
+    settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 0.3}
+    return settings.BETTER_AUTH
+
+
+def test_it_fetches_nothing_before_the_first_token(db, better_auth, signing_key, jwks_server, anonymous):
+    anonymous.get(ME)
+    assert jwks_server.requests == 0
+
+
+def test_it_fetches_once_and_then_serves_keys_from_memory(db, token_for, jwks_server):
+    for _ in range(5):
+        assert status_with(token_for()) == HTTPStatus.OK
+    assert jwks_server.requests == 1
+
+
+def test_it_sends_a_user_agent(db, token_for, jwks_server):
+    status_with(token_for())
+    assert jwks_server.user_agents == ["todo-api-authbridge/1.0"]
+
+
+def test_random_kids_cause_at_most_one_refetch_per_interval(db, fast_refetch, signing_key, claims_for, jwks_server):
+    assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+    for _ in range(20):
+        assert status_with(ed25519_key().sign(claims_for())) == HTTPStatus.UNAUTHORIZED
+    assert jwks_server.requests == 1
+    time.sleep(0.35)
+    for _ in range(20):
+        assert status_with(ed25519_key().sign(claims_for())) == HTTPStatus.UNAUTHORIZED
+    assert jwks_server.requests == 2
+
+
+def test_concurrent_unknown_kids_share_one_fetch(db, better_auth, signing_key, claims_for, jwks_server):
+    from authbridge.verifier import get_verifier
+
+    jwks_server.delay = 0.3
+    verifier = get_verifier()
+    strangers = [ed25519_key().sign(claims_for()) for _ in range(8)]
+    threads = [threading.Thread(target=_verify_quietly, args=(verifier, token)) for token in strangers]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert jwks_server.requests == 1
+
+
+def _verify_quietly(verifier, token):
+    try:
+        verifier.verify(token)
+    except Exception:  # noqa: BLE001 (the refusal is expected; the test counts fetches)
+        pass
+
+
+def test_a_key_added_to_the_jwks_is_accepted_after_the_refetch_interval(db, fast_refetch, signing_key, claims_for,
+                                                                        jwks_server):
+    assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+    rotated = ed25519_key()
+    jwks_server.publish(signing_key, rotated)
+    time.sleep(0.35)
+    assert status_with(rotated.sign(claims_for())) == HTTPStatus.OK
+    assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+
+
+def test_an_empty_key_set_is_not_cached_as_final(db, fast_refetch, claims_for, jwks_server):
+    jwks_server.keys = []
+    key = ed25519_key()
+    assert status_with(key.sign(claims_for())) == HTTPStatus.UNAUTHORIZED
+    jwks_server.publish(key)
+    time.sleep(0.35)
+    assert status_with(key.sign(claims_for())) == HTTPStatus.OK
+
+
+def test_the_set_is_replaced_after_its_ttl_so_removed_keys_stop_working(db, settings, better_auth, claims_for,
+                                                                        jwks_server):
+    settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.3, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
+    old, new = ed25519_key(), ed25519_key()
+    jwks_server.publish(old, new)
+    assert status_with(old.sign(claims_for())) == HTTPStatus.OK
+    jwks_server.publish(new)
+    time.sleep(0.35)
+    assert status_with(old.sign(claims_for())) == HTTPStatus.UNAUTHORIZED
+    assert status_with(new.sign(claims_for())) == HTTPStatus.OK
+
+
+class TestOutage:
+    def test_cached_keys_keep_working_while_the_jwks_server_fails(self, db, settings, better_auth, signing_key,
+                                                                 claims_for, jwks_server):
+        settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.1, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+        jwks_server.status = 500
+        time.sleep(0.15)
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+        assert jwks_server.requests == 2
+
+    def test_cached_keys_keep_working_when_the_jwks_server_is_gone(self, db, settings, better_auth, signing_key,
+                                                                  claims_for, jwks_server):
+        settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.1, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+        jwks_server.stop()
+        time.sleep(0.15)
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+
+    def test_an_unseen_kid_gets_503_with_retry_after_when_the_jwks_server_is_gone(self, db, fast_refetch, signing_key,
+                                                                                 claims_for, jwks_server):
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+        jwks_server.stop()
+        time.sleep(0.35)
+        response = client_with(ed25519_key().sign(claims_for())).get(ME)
+        assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+        assert response["Retry-After"] == "10"
+        assert response.json() == {
+            "status": 503, "code": "keys_unavailable",
+            "message": "The token's signing key cannot be checked right now. Retry shortly.",
+        }
+
+    @pytest.mark.parametrize("body", [b"<html>oops</html>", b'{"keys": 3}', b"[]", b""])
+    def test_a_broken_first_answer_gives_503_not_500(self, db, better_auth, signing_key, claims_for, jwks_server, body):
+        jwks_server.body = body
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.SERVICE_UNAVAILABLE
+
+    def test_an_error_status_on_the_first_fetch_gives_503(self, db, better_auth, signing_key, claims_for, jwks_server):
+        jwks_server.status = 502
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.SERVICE_UNAVAILABLE
+
+    def test_a_hung_jwks_server_is_given_up_on_after_the_timeout(self, db, settings, better_auth, signing_key,
+                                                                claims_for, jwks_server):
+        settings.BETTER_AUTH = {**better_auth, "JWKS_TIMEOUT_SECONDS": 0.2}
+        jwks_server.delay = 1.0
+        started = time.monotonic()
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.SERVICE_UNAVAILABLE
+        assert time.monotonic() - started < 0.9
+
+    def test_a_malformed_key_is_skipped_and_the_others_still_work(self, db, better_auth, signing_key, claims_for,
+                                                                  jwks_server):
+        jwks_server.keys = [{"kty": "OKP", "crv": "Ed25519", "x": "not-base64!", "kid": "broken"},
+                            {"kty": "oct", "k": "c2VjcmV0", "kid": "symmetric"}, "junk", signing_key.jwk]
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
