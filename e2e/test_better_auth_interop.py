@@ -290,6 +290,21 @@ def test_expired_better_auth_token_gets_401_and_a_fresh_one_works(start_stack):
         stack.stop()
 
 
+def test_api_started_while_better_auth_is_down_answers_503(start_stack):
+    stack = start_stack()
+    try:
+        token = stack.ba.sign_up("Grace").token()
+        stack.ba.stop()
+        response = stack.api.get("/api/v1/tasks", token=token)
+        assert response.status == 503, ("no key ever fetched, JWKS unreachable", response)
+        assert int(response.headers["retry-after"]) > 0, response.headers
+        assert response.json["status"] == 503, response
+        # A token that is not even well-formed is still a 401, not a 503.
+        assert stack.api.get("/api/v1/tasks", token="not-a-jwt").status == 401
+    finally:
+        stack.stop()
+
+
 def test_key_rotation_and_jwks_outage(start_stack):
     """Better Auth rotates lazily: a key lives `rotationInterval` seconds, the next token
     after that mints a new key, and the old one stays in the JWKS for `gracePeriod`."""
