@@ -1,4 +1,5 @@
 """Maps a verified token to the local user, creating it just in time."""
+from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError
 from rest_framework import exceptions
 
@@ -21,7 +22,9 @@ def user_for_claims(claims):
     sub = claims["sub"]
     try:
         # get_or_create retries the read when a concurrent first request won the insert.
-        user, created = User.objects.get_or_create(sub=sub, defaults={"username": sub, **profile})
+        # No password: these users sign in with Better Auth, never with Django's login.
+        defaults = {"username": sub, "password": make_password(None), **profile}
+        user, created = User.objects.get_or_create(sub=sub, defaults=defaults)
     except IntegrityError as error:
         # The `sub` is free but a staff account already uses it as its username.
         raise exceptions.PermissionDenied("This account conflicts with a local account.") from error
