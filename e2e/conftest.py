@@ -15,6 +15,7 @@ Environment knobs (all optional):
                            (default postgres://postgres@127.0.0.1:5432/postgres)
   E2E_KEEP_LOGS=1          keep the server logs directory after the run
 """
+import json
 import os
 import secrets
 import shutil
@@ -49,11 +50,24 @@ def e2e_log_dir():
         shutil.rmtree(path, ignore_errors=True)
 
 
+def _node_modules_match_lock():
+    """True when node_modules holds exactly the versions package-lock.json pins."""
+    def versions(path):
+        packages = json.loads(path.read_text())["packages"]
+        return {name: entry.get("version") for name, entry in packages.items() if name}
+
+    installed = BA_DIR / "node_modules" / ".package-lock.json"
+    try:
+        return versions(installed) == versions(BA_DIR / "package-lock.json")
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 @pytest.fixture(scope="session")
 def better_auth_installed():
     if shutil.which("node") is None or shutil.which("npm") is None:
         pytest.skip("Node.js and npm are needed for the Better Auth e2e tests")
-    if not (BA_DIR / "node_modules" / "better-auth" / "package.json").exists():
+    if not _node_modules_match_lock():
         result = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=BA_DIR, capture_output=True, text=True, timeout=600,
         )
