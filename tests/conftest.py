@@ -182,3 +182,18 @@ def bob(db, token_for, bob_sub):
 @pytest.fixture
 def anonymous(db):
     return client_with()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def plain_static_files():
+    """The suite runs without collectstatic: no manifest for hashed names, no STATIC_ROOT for WhiteNoise.
+
+    tests/test_dockerfile.py checks the production storage, after a real collectstatic.
+    """
+    from django.test import override_settings
+
+    with override_settings(STATIC_ROOT=None, STORAGES={
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }):
+        yield

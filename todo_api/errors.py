@@ -1,7 +1,9 @@
 """One error shape for every error: {"status", "code", "message"} plus "fields" for validation."""
+import sys
 from http import HTTPStatus
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
@@ -18,6 +20,15 @@ def error_body(status, code, message, fields=None):
 
 def error_response(status, code, message, **headers):
     return JsonResponse(error_body(status, code, message), status=status, headers=headers)
+
+
+DATABASE_ERRORS = (OperationalError, InterfaceError)
+DATABASE_RETRY_AFTER_SECONDS = "5"
+
+
+def database_unavailable():
+    return error_response(503, "database_unavailable", "The database is unavailable. Retry shortly.",
+                          **{"Retry-After": DATABASE_RETRY_AFTER_SECONDS})
 
 
 def _describe(exc):
@@ -59,4 +70,12 @@ def _handler(status):
 bad_request = _handler(400)
 permission_denied = _handler(403)
 page_not_found = _handler(404)
-server_error = _handler(500)
+_internal_error = _handler(500)
+
+
+def server_error(request):
+    # A database error raised in a middleware never reaches DatabaseUnavailableMiddleware's
+    # process_exception; Django hands it here, while it is still being handled.
+    if isinstance(sys.exc_info()[1], DATABASE_ERRORS):
+        return database_unavailable()
+    return _internal_error(request)

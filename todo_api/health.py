@@ -7,8 +7,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from tasks.models import Task
-from todo_api.errors import error_body
-from todo_api.middleware import DATABASE_RETRY_AFTER_SECONDS
+from todo_api.errors import DATABASE_RETRY_AFTER_SECONDS, error_body
 
 status_serializer = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
 

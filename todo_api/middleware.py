@@ -1,13 +1,9 @@
 """Middleware that keeps failures inside the JSON error contract."""
 import logging
 
-from django.db import InterfaceError, OperationalError
-
-from todo_api.errors import error_response
+from todo_api.errors import DATABASE_ERRORS, database_unavailable, error_response
 
 logger = logging.getLogger(__name__)
-
-DATABASE_RETRY_AFTER_SECONDS = "5"
 
 
 class BodySizeLimitMiddleware:
@@ -44,8 +40,7 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request, exception):
-        if isinstance(exception, (OperationalError, InterfaceError)):
+        if isinstance(exception, DATABASE_ERRORS):
             logger.warning("Database unavailable: %s", exception)
-            return error_response(503, "database_unavailable", "The database is unavailable. Retry shortly.",
-                                  **{"Retry-After": DATABASE_RETRY_AFTER_SECONDS})
+            return database_unavailable()
         return None

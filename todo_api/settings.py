@@ -37,9 +37,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "todo_api.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    "todo_api.middleware.BodySizeLimitMiddleware",
+    # Before anything that can answer, so 413s and other early errors carry CORS headers too.
     "corsheaders.middleware.CorsMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "todo_api.middleware.BodySizeLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -69,10 +72,12 @@ TEMPLATES = [
     },
 ]
 
+DATABASE_POOL = env_bool("DATABASE_POOL", False)
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_number("DATABASE_CONN_MAX_AGE", 60),
+        # The pool keeps connections itself; Django refuses CONN_MAX_AGE with it.
+        conn_max_age=0 if DATABASE_POOL else env_number("DATABASE_CONN_MAX_AGE", 60),
         conn_health_checks=True,
     )
 }
@@ -80,6 +85,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Neon's pooled endpoint is PgBouncer in transaction mode: server-side cursors
     # would outlive the transaction that opened them.
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", True)
+if DATABASE_POOL:
+    if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("DATABASE_POOL needs a PostgreSQL DATABASE_URL")
+    from psycopg_pool import ConnectionPool
+
+    _pool_min_size = env_number("DATABASE_POOL_MIN_SIZE", 2, minimum=1)
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": _pool_min_size,
+        "max_size": max(_pool_min_size, env_number("DATABASE_POOL_MAX_SIZE", 4, minimum=1)),
+        # Seconds a request waits for a free connection (or for a lost database) before a 503.
+        "timeout": env_number("DATABASE_POOL_TIMEOUT", 5, kind=float, minimum=0.1),
+        # Connections that died with the database are replaced, not handed to a request.
+        "check": ConnectionPool.check_connection,
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "authbridge.User"
@@ -98,6 +117,29 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # With DEBUG off, static files have content-hashed, pre-compressed names from collectstatic's
+    # manifest (the Docker build runs it), so WhiteNoise can cache them forever. A page with a
+    # {% static %} tag fails loudly when collectstatic was not run; the test suite swaps in the
+    # plain backend (tests/conftest.py), and tests/test_dockerfile.py checks the real one.
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    },
+}
+
+# Behind a TLS-terminating proxy (every PaaS): trust its X-Forwarded-Proto, then redirect, HSTS and
+# secure cookies can be switched on. Probes reach the container over plain HTTP, so they are exempt.
+if env_bool("DJANGO_SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$", r"^readyz/?$"]
+SECURE_HSTS_SECONDS = env_number("DJANGO_SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 
 # Bodies larger than this get 413 before they are read (see BodySizeLimitMiddleware).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
@@ -152,9 +194,27 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_SETTINGS": {"persistAuthorization": True},
 }
 
+# JSON lines in production, readable lines in development; both carry the request id.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "todo_api.logging.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "todo_api.logging.JsonFormatter"},
+        "human": {
+            "()": "logging.Formatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s",
+            "defaults": {"request_id": "-"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["request_id"],
+            "formatter": "human" if DEBUG else "json",
+        },
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # RequestLogMiddleware already writes a line for every 4xx; keep Django's own for 5xx tracebacks.
+    "loggers": {"django.request": {"level": "ERROR"}},
 }
