@@ -1,10 +1,21 @@
 """The DRF authentication class: `Authorization: Bearer <Better Auth JWT>` to a local user."""
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from authbridge.keys import KeysUnavailable
+from authbridge.token_cache import TokenCache
 from authbridge.users import user_for_claims
 from authbridge.verifier import InvalidToken, get_verifier
+
+token_cache = TokenCache()
+
+
+@receiver(setting_changed)
+def _forget_tokens(setting, **kwargs):
+    if setting == "BETTER_AUTH":
+        token_cache.clear()
 
 
 class InvalidBearerToken(exceptions.AuthenticationFailed):
@@ -33,13 +44,20 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
         token = token.strip()
         if not token or " " in token:
             raise InvalidBearerToken("The bearer token is malformed.")
+        verifier = get_verifier()
+        cache_key, keys_version = TokenCache.key(token), verifier.keys_version()
+        remembered = token_cache.get(cache_key, keys_version)
+        if remembered is not None:
+            return remembered
         try:
-            claims = get_verifier().verify(token)
+            claims = verifier.verify(token)
         except InvalidToken as error:
             raise InvalidBearerToken(f"Invalid token: {error}.") from error
         except KeysUnavailable as error:
             raise SigningKeysUnavailable() from error
-        return user_for_claims(claims), claims
+        user = user_for_claims(claims)
+        token_cache.put(cache_key, user, claims, keys_version)
+        return user, claims
 
     def authenticate_header(self, request):
         return "Bearer"

@@ -102,6 +102,13 @@ class JWKSCache:
         self._attempted_at = None  # when the last fetch started, good or not
         self._last_fetch_failed = False
         self._lock = threading.Lock()
+        self.version = 0  # grows each time the key set is replaced
+
+    def current_version(self):
+        """The version of the key set, refreshed first if its TTL has passed."""
+        if self._is_stale():
+            self._refresh(wait=False)
+        return self.version
 
     def key_for(self, kid, algorithm):
         """The cached key that may verify a token with this `kid` and `alg`, fetching if needed."""
@@ -144,6 +151,7 @@ class JWKSCache:
                 return
             # Replaced, not merged: a key removed from the JWKS stops being accepted.
             self._keys, self._fetched_at, self._last_fetch_failed = keys, now, False
+            self.version += 1
         finally:
             self._lock.release()
 

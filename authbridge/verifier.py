@@ -76,6 +76,10 @@ class TokenVerifier:
         # RFC 9864 names Ed25519 signatures "Ed25519"; the key check is the same as EdDSA's.
         self._jws.register_algorithm("Ed25519", OKPAlgorithm())
 
+    def keys_version(self):
+        """Changes whenever the trusted keys change; cached verdicts are valid for one version."""
+        return self.jwks.current_version() if self.jwks else 0
+
     def verify(self, token):
         """The token's claims when it is valid; raises InvalidToken or KeysUnavailable."""
         header = self._header(token)

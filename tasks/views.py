@@ -3,6 +3,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -13,10 +14,16 @@ from tasks.permissions import PathUserIsCaller
 from tasks.serializers import MeSerializer, TaskSerializer
 
 
+class TaskPagination(LimitOffsetPagination):
+    default_limit = 20
+    max_limit = 100
+
+
 class TaskViewSet(viewsets.ModelViewSet):
     """Your tasks. Another user's task answers 404, exactly like a missing one."""
 
     serializer_class = TaskSerializer
+    pagination_class = TaskPagination
     filter_backends = [CompletedFilter, LiteralSearchFilter, StrictOrderingFilter]
     search_fields = ["title", "description"]
     ordering_fields = ["created_at", "updated_at", "title", "completed"]

@@ -170,8 +170,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["todo_api.parsers.StrictJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 20,
     "DEFAULT_SCHEMA_CLASS": "todo_api.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "todo_api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
