@@ -245,7 +245,9 @@ class ApiServer:
             args += ["-c", "gunicorn.conf.py"]
         # One worker: JWKS caches are per process, and the outage test needs the
         # process that saw a key to be the one that answers.
-        args += ["--bind", "127.0.0.1:0", "--workers", "1", "--error-logfile", "-", "todo_api.wsgi"]
+        # No control socket: several test servers (and a developer's) would share its path.
+        args += ["--bind", "127.0.0.1:0", "--workers", "1", "--error-logfile", "-", "--no-control-socket",
+                 "todo_api.wsgi"]
         name = f"api-{secrets.token_hex(3)}"
         self.process = ServerProcess(name, args, cwd=REPO, env=env, log_dir=log_dir)
         port = self.process.wait_for_log(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
