@@ -69,11 +69,27 @@ def postgres_backends(dbname):
     return pids
 
 
-class CpuSnapshot:
-    """CPU seconds of master (own + reaped children) + live workers, and of DB backends."""
+def machine_cpu():
+    """(busy_s, steal_s) summed over all CPUs since boot, from /proc/stat."""
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    busy = v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)
+    return busy / CLK_TCK, (v[7] if len(v) > 7 else 0) / CLK_TCK
 
-    def __init__(self, master_pid, dbname=None):
+
+class CpuSnapshot:
+    """CPU seconds of master (own + reaped children) + live workers, of DB backends,
+    of our own processes (harness + load generators) and of the whole machine."""
+
+    def __init__(self, master_pid, dbname=None, own_pids=()):
         self.t = time.monotonic()
+        self.machine_busy, self.machine_steal = machine_cpu()
+        self.own = {}
+        for pid in own_pids:
+            s = read_stat(pid)
+            if s:
+                self.own[pid] = s[1] + s[2]
         st = read_stat(master_pid)
         self.master = (st[1] + st[2] + st[3] + st[4]) if st else 0.0
         self.workers = {}
@@ -96,7 +112,13 @@ class CpuSnapshot:
         server = b.server_total() - a.server_total()
         # DB backends: only count what was spent during the window by each pid
         db = sum(v - a.db.get(pid, 0.0) for pid, v in b.db.items())
+        own = sum(v - a.own.get(pid, 0.0) for pid, v in b.own.items())
+        busy = b.machine_busy - a.machine_busy
         return {
+            "machine_busy_s": busy,
+            "machine_steal_s": b.machine_steal - a.machine_steal,
+            "harness_cpu_s": own,
+            "other_cpu_s": busy - server - db - own,
             "seconds": b.t - a.t,
             "server_cpu_s": server,
             "db_cpu_s": db,

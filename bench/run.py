@@ -109,9 +109,10 @@ def parse_args(argv=None):
     p.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     a = p.parse_args(argv)
     if a.quick:
-        a.users, a.duration, a.think = min(a.users, 16), 2.0, "0.2,0.6"
-        a.sat_conns, a.sat_duration = min(a.sat_conns, 8), 1.5
-        a.list_duration, a.warmup, a.tasks_per_user = 1.0, 0.5, 3
+        a.users, a.duration, a.think = min(a.users, 16), 1.5, "0.1,0.3"
+        a.sat_conns, a.sat_duration = min(a.sat_conns, 8), 1.0
+        a.list_duration, a.warmup, a.tasks_per_user = 1.0, 0.3, 3
+        a.ramp_rate = max(a.ramp_rate, 400.0)
         a.soak_duration, a.soak_interval = 4.0, 1.0
         a.timeout = min(a.timeout, 10.0)
     if a.think.startswith("exp:"):
@@ -168,6 +169,15 @@ def machine_info():
         info["gunicorn"] = gunicorn.__version__
     except Exception:
         pass
+    # A tiny CPU-speed yardstick so figures from different machines can be compared:
+    # best of 5 runs of sum(range(100000)), in ms (a recent laptop core does it in about 1 ms).
+    best = None
+    for _ in range(5):
+        t = time.perf_counter()
+        sum(range(100000))
+        d = (time.perf_counter() - t) * 1000
+        best = d if best is None else min(best, d)
+    info["calibration_sum_range_1e5_ms"] = round(best, 3)
     try:
         head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
                               capture_output=True, text=True, timeout=5).stdout.strip()
@@ -201,8 +211,8 @@ class Database:
     def _admin(self, sql):
         import psycopg
         with psycopg.connect(self.server_url + "/postgres", autocommit=True, connect_timeout=10) as conn:
-            row = conn.execute(sql).fetchone() if sql.lstrip().upper().startswith("SELECT") else None
-            return row
+            cur = conn.execute(sql)
+            return cur.fetchone() if sql.lstrip().upper().startswith("SELECT") else None
 
     def create(self):
         self._admin('CREATE DATABASE "%s"' % self.name)
@@ -310,6 +320,9 @@ def gunicorn_args(a, chdir, port):
         workers = workers or 2
         threads = threads or 8
         klass = klass or "gthread"
+        # gunicorn's default keep-alive (2 s) is shorter than the ~2 s think time:
+        # half the users would reconnect for each request. 5 s keeps them connected.
+        keepalive = keepalive or 5
     if workers:
         args += ["--workers", str(workers)]
     if threads:
@@ -470,6 +483,10 @@ def merge_phase(results, cpu, window_s, mem_now):
         "db_cpu_ms_per_req": round(1000 * cpu["db_cpu_s"] / requests, 3) if requests else None,
         "loadgen_cpu_ms_per_req": round(1000 * lg_cpu / requests, 4) if requests else None,
         "loadgen_cpu_cores": round(lg_cpu / window_s, 3) if window_s else None,
+        "machine_busy_cores": round(cpu["machine_busy_s"] / cpu["seconds"], 2) if cpu["seconds"] else None,
+        "machine_steal_cores": round(cpu["machine_steal_s"] / cpu["seconds"], 2) if cpu["seconds"] else None,
+        # everything else that ran on the machine meanwhile (not server, DB, harness, loadgen)
+        "other_cpu_cores": round(cpu["other_cpu_s"] / cpu["seconds"], 2) if cpu["seconds"] else None,
         "worker_restarts": cpu["worker_restarts"],
         "per_worker_cpu_s": cpu["per_worker_cpu_s"],
     }
@@ -570,7 +587,8 @@ def run_target(a, name, auth, tokens, db, run_dir):
             for i in range(k):
                 gens.send(i, cmd)
             time.sleep(max(0.0, t0 - time.monotonic()))
-            c0 = CpuSnapshot(server.proc.pid, db.name if (db and name == "api") else None)
+            own = [os.getpid()] + [g.pid for g in gens.procs]
+            c0 = CpuSnapshot(server.proc.pid, db.name if (db and name == "api") else None, own)
             rss_series = []
             if ph == "soak":
                 nxt = t0
@@ -579,7 +597,7 @@ def run_target(a, name, auth, tokens, db, run_dir):
                     rss_series.append({"t_s": round(time.monotonic() - t0, 1), "rss_mib": rss_mib_now(server.proc.pid)})
                     nxt += a.soak_interval
             time.sleep(max(0.0, t1 - time.monotonic()))
-            c1 = CpuSnapshot(server.proc.pid, db.name if (db and name == "api") else None)
+            c1 = CpuSnapshot(server.proc.pid, db.name if (db and name == "api") else None, own)
             mem.sample()
             res = gens.collect(timeout=max(0.0, t1 - time.monotonic()) + a.timeout + 30)
             merged = merge_phase(res, CpuSnapshot.delta(c0, c1), t1 - t0, rss_mib_now(server.proc.pid))
@@ -661,9 +679,10 @@ def evaluate(report):
 def render(report):
     lines = []
     m = report["machine"]
-    lines.append("Machine: %s CPU(s), %s, %s GiB RAM, Python %s, Django %s, gunicorn %s, PostgreSQL %s, kernel %s"
+    lines.append("Machine: %s CPU(s), %s, %s GiB RAM, Python %s, Django %s, gunicorn %s, PostgreSQL %s, kernel %s, "
+                 "yardstick sum(range(1e5)) %s ms"
                  % (m.get("nproc"), m.get("cpu_model"), m.get("mem_gib"), m.get("python"), m.get("django"),
-                    m.get("gunicorn"), m.get("postgres"), m.get("kernel")))
+                    m.get("gunicorn"), m.get("postgres"), m.get("kernel"), m.get("calibration_sum_range_1e5_ms")))
     lines.append("Run: %s  mode=%s  git=%s" % (report["started"], report["mode"], m.get("git_head")))
     for tname, t in report["targets"].items():
         g = t.get("gunicorn", {})
@@ -672,7 +691,7 @@ def render(report):
                         g.get("keepalive"), _setup_str(t.get("setup")), t.get("jwks_fetches")))
     lines.append("")
     hdr = ("target", "phase", "conns", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-           "srv CPU ms/req", "srv cores", "db CPU ms/req", "loadgen ms/req", "peak RSS/wkr MiB")
+           "srv CPU ms/req", "srv cores", "db CPU ms/req", "loadgen ms/req", "other cores", "peak RSS/wkr MiB")
     rows = [hdr]
     for tname, t in report["targets"].items():
         peak = t.get("memory", {}).get("peak_rss_max_worker_mib")
@@ -682,12 +701,17 @@ def render(report):
                          fmt(lat.get("p95"), 2), fmt(lat.get("p99"), 2), fmt(lat.get("max"), 1), p["errors"],
                          fmt(p["server_cpu_ms_per_req"], 3), fmt(p["server_cpu_cores"], 2),
                          fmt(p["db_cpu_ms_per_req"], 3) if tname == "api" else "-",
-                         fmt(p["loadgen_cpu_ms_per_req"], 4), fmt(peak)))
+                         fmt(p["loadgen_cpu_ms_per_req"], 4), fmt(p.get("other_cpu_cores"), 2), fmt(peak)))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
     for k, r in enumerate(rows):
         lines.append("  ".join(str(c).rjust(widths[i]) if i > 1 else str(c).ljust(widths[i]) for i, c in enumerate(r)))
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
+    busy = [(t, ph, p["other_cpu_cores"]) for t, x in report["targets"].items() for ph, p in x["phases"].items()
+            if (p.get("other_cpu_cores") or 0) > 0.2]
+    if busy:
+        lines.append("WARNING: other processes used CPU during the windows (cores): %s -- the machine was not quiet, "
+                     "latencies and throughput are pessimistic" % ", ".join("%s/%s %.2f" % b for b in busy))
     # errors detail
     for tname, t in report["targets"].items():
         for ph, p in t["phases"].items():

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""Where does a request's CPU go? cProfile of the API's WSGI app, in process, no gunicorn.
+
+    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|create|patch|mix] [--top 35]
+
+Creates a throw-away PostgreSQL database, migrates it, serves the fake Better Auth
+JWKS on 127.0.0.1, provisions a few users with 20 tasks each, then calls the WSGI
+application directly (no sockets, no gunicorn) for the chosen operation and prints
+the per-request wall/CPU time and the hottest functions. The database is dropped
+at the end.
+"""
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import pstats
+import random
+import secrets
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from betterauth import FakeBetterAuth, random_id  # noqa: E402
+from run import Database  # noqa: E402
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--requests", type=int, default=2000)
+    p.add_argument("--op", default="list", choices=["list", "get", "create", "patch", "mix"])
+    p.add_argument("--users", type=int, default=10)
+    p.add_argument("--top", type=int, default=35)
+    p.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
+    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"))
+    p.add_argument("--api-dir", default=str(REPO))
+    a = p.parse_args()
+
+    auth = FakeBetterAuth().start()
+    db = Database(a.pg_url)
+    db.create()
+    try:
+        env = {"DATABASE_URL": db.url, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+               "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "BETTER_AUTH_URL": auth.url}
+        os.environ.update(env)
+        os.environ.pop("DJANGO_SETTINGS_MODULE", None)
+        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=a.api_dir,
+                       env=dict(os.environ), check=True, timeout=300)
+        sys.path.insert(0, a.api_dir)
+        os.chdir(a.api_dir)
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_api.settings")
+        from django.core.wsgi import get_wsgi_application
+        app = get_wsgi_application()
+
+        def call(method, path, token, body=None):
+            path, _, query = path.partition("?")
+            data = body or b""
+            environ = {
+                "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1:8000", "SERVER_PROTOCOL": "HTTP/1.1",
+                "HTTP_AUTHORIZATION": "Bearer " + token, "HTTP_ACCEPT": "application/json",
+                "wsgi.input": io.BytesIO(data), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
+                "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
+                "wsgi.version": (1, 0), "CONTENT_LENGTH": str(len(data)),
+            }
+            if body is not None:
+                environ["CONTENT_TYPE"] = "application/json"
+            status = []
+            chunks = app(environ, lambda s, h, e=None: status.append(s))
+            out = b"".join(chunks)
+            if hasattr(chunks, "close"):
+                chunks.close()
+            return int(status[0][:3]), out
+
+        prefix = "/api/v1/tasks"
+        users = []
+        for i in range(a.users):
+            uid = random_id()
+            tok = auth.mint(uid, "p%d@example.test" % i, "Profile %d" % i, 3600)
+            ids = []
+            st, _ = call("GET", prefix + "?limit=20", tok)
+            assert st == 200, st
+            for k in range(20):
+                st, body = call("POST", prefix, tok, json.dumps({"title": "t%d" % k, "description": "d"}).encode())
+                assert st == 201, (st, body)
+                ids.append(json.loads(body)["id"])
+            users.append((tok, ids))
+
+        def one(op):
+            tok, ids = random.choice(users)
+            if op == "mix":
+                op = random.choices(["list", "get", "create", "patch"], [60, 15, 15, 10])[0]
+            if op == "list":
+                return call("GET", prefix + "?limit=20", tok)
+            if op == "get":
+                return call("GET", "%s/%s" % (prefix, random.choice(ids)), tok)
+            if op == "create":
+                return call("POST", prefix, tok, b'{"title":"x","description":"y"}')
+            return call("PATCH", "%s/%s" % (prefix, random.choice(ids)), tok, b'{"completed":true}')
+
+        for _ in range(200):  # warm up
+            one(a.op)
+        w0, c0 = time.perf_counter(), time.process_time()
+        for _ in range(a.requests):
+            one(a.op)
+        w1, c1 = time.perf_counter(), time.process_time()
+        print("%s: %d requests, %.3f ms wall, %.3f ms CPU per request (unprofiled, in process, no gunicorn)"
+              % (a.op, a.requests, 1000 * (w1 - w0) / a.requests, 1000 * (c1 - c0) / a.requests))
+        prof = cProfile.Profile(time.process_time)  # CPU time, not wall
+        prof.enable()
+        for _ in range(a.requests):
+            one(a.op)
+        prof.disable()
+        s = io.StringIO()
+        pstats.Stats(prof, stream=s).sort_stats(a.sort).print_stats(a.top)
+        print(s.getvalue())
+        from django.db import connections
+        connections.close_all()
+    finally:
+        auth.stop()
+        db.drop()
+
+
+if __name__ == "__main__":
+    main()
