@@ -105,6 +105,9 @@ def parse_args(argv=None):
     p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes (default 1)")
     p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the servers")
     p.add_argument("--out", default=None, help="JSON results file (default bench/results/<time>.json)")
+    p.add_argument("--wait-quiet", type=float, default=None,
+                   help="before each phase wait up to this many seconds for other processes to leave the CPUs "
+                        "idle (default 60, 0 with --quick)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     a = p.parse_args(argv)
@@ -115,6 +118,8 @@ def parse_args(argv=None):
         a.ramp_rate = max(a.ramp_rate, 400.0)
         a.soak_duration, a.soak_interval = 4.0, 1.0
         a.timeout = min(a.timeout, 10.0)
+    if a.wait_quiet is None:
+        a.wait_quiet = 0.0 if a.quick else 60.0
     if a.think.startswith("exp:"):
         mean = float(a.think[4:])
         a.think_spec = ["exp", mean, mean * 5]
@@ -513,6 +518,21 @@ def phase_plan(a, name):
     raise ValueError(name)
 
 
+def wait_quiet(limit, threshold=0.3):
+    """Wait (at most `limit` s) until the machine's CPUs are nearly idle while we are idle."""
+    from procstat import machine_cpu
+    t_start = time.monotonic()
+    busy = None
+    while True:
+        b0, _ = machine_cpu()
+        t0 = time.monotonic()
+        time.sleep(1.0)
+        b1, _ = machine_cpu()
+        busy = (b1 - b0) / (time.monotonic() - t0)
+        if busy < threshold or time.monotonic() - t_start >= limit:
+            return time.monotonic() - t_start, busy
+
+
 def rss_mib_now(master_pid):
     out = {}
     for pid in children(master_pid):
@@ -575,6 +595,10 @@ def run_target(a, name, auth, tokens, db, run_dir):
                 continue
             plan = phase_plan(a, ph)
             n = plan["users"]
+            if a.wait_quiet > 0:
+                waited, busy = wait_quiet(a.wait_quiet)
+                if waited > 1:
+                    log("%s: waited %.0f s for a quiet machine (others now use %.2f cores)" % (name, waited, busy))
             think_mean = 0.0
             if plan["think"]:
                 think_mean = (plan["think"][1] + plan["think"][2]) / 2 if plan["think"][0] == "uniform" else plan["think"][1]
