@@ -22,14 +22,14 @@ class InvalidBearerToken(exceptions.AuthenticationFailed):
     """401 with `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750)."""
 
     default_code = "invalid_token"
-    www_authenticate = 'Bearer error="invalid_token"'
+    response_headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 class SigningKeysUnavailable(exceptions.APIException):
     status_code = 503
     default_detail = "The token's signing key cannot be checked right now. Retry shortly."
     default_code = "keys_unavailable"
-    retry_after_seconds = 10
+    response_headers = {"Retry-After": "10"}
 
 
 class BetterAuthJWTAuthentication(BaseAuthentication):

@@ -8,8 +8,6 @@ from django.http import Http404, JsonResponse
 from rest_framework import exceptions
 from rest_framework.views import exception_handler
 
-from authbridge.authentication import InvalidBearerToken, SigningKeysUnavailable
-
 
 def error_body(status, code, message, fields=None):
     body = {"status": status, "code": code, "message": message}
@@ -50,10 +48,9 @@ def api_exception_handler(exc, context):
         return None  # not an API error: DatabaseUnavailableMiddleware or handler500 answers
     code, message, fields = _describe(exc)
     response.data = error_body(response.status_code, code, message, fields)
-    if isinstance(exc, InvalidBearerToken):
-        response["WWW-Authenticate"] = exc.www_authenticate
-    if isinstance(exc, SigningKeysUnavailable):
-        response["Retry-After"] = str(exc.retry_after_seconds)
+    # Exceptions may name headers their status needs (WWW-Authenticate, Retry-After).
+    for name, value in getattr(exc, "response_headers", {}).items():
+        response[name] = value
     return response
 
 
