@@ -203,7 +203,7 @@ class BetterAuthServer:
             cookie.load(header)
         session = cookie["better-auth.session_token"]
         user = response.json["user"]
-        assert user["email"] == email
+        assert user["email"].lower() == email.lower(), (user, email)
         return BAUser(user["id"], user["email"], user["name"], f"{session.key}={session.coded_value}", self)
 
     def sign_up(self, name, email=None):

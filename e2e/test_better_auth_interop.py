@@ -85,6 +85,15 @@ def test_me_returns_what_better_auth_holds(main_stack, alice):
     assert response.status == 200 and response.json["id"] == alice.id, response
 
 
+def test_me_with_unicode_name_and_mixed_case_email(main_stack):
+    email = f"Zoe.{secrets.token_hex(3)}@Example.COM"
+    zoe = main_stack.ba.sign_up("Zoë Ångström 😀", email=email)
+    held = main_stack.ba.get("/api/auth/get-session", headers={"Cookie": zoe.cookie}).json["user"]
+    response = main_stack.api.get("/api/v1/me", token=zoe.token())
+    assert response.status == 200, response
+    assert response.json == {"id": zoe.id, "email": held["email"], "name": "Zoë Ångström 😀"}
+
+
 def test_v1_crud(main_stack, alice):
     api, token = main_stack.api, alice.token()
     created = api.request("POST", "/api/v1/tasks", token=token,
