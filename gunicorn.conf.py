@@ -1,0 +1,76 @@
+"""gunicorn settings for production: `gunicorn -c gunicorn.conf.py todo_api.wsgi`.
+
+Every value can be changed from the environment (README, "Deploy"); command-line flags win over both.
+"""
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from gunicorn.glogging import Logger  # noqa: E402
+
+from todo_api.env import env_number, env_str  # noqa: E402
+from todo_api.logging import JsonFormatter  # noqa: E402
+
+CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+bind = env_str("GUNICORN_BIND") or f"0.0.0.0:{env_number('PORT', 8000, minimum=1)}"
+
+# gthread: a process per CPU for Python's CPU-bound work, threads to overlap database waits, and idle
+# keep-alive connections parked in a selector instead of each holding a worker (README, "Deploy").
+worker_class = env_str("GUNICORN_WORKER_CLASS") or "gthread"
+workers = env_number("GUNICORN_WORKERS", max(2, CPUS), minimum=1)
+threads = env_number("GUNICORN_THREADS", 4, minimum=1)
+worker_connections = env_number("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
+
+# Longer than the idle timeout of the usual load balancers (60 s), so they close first and never
+# send a request down a connection gunicorn is closing.
+keepalive = env_number("GUNICORN_KEEPALIVE", 75)
+# A worker silent for this long is killed and replaced.
+timeout = env_number("GUNICORN_TIMEOUT", 30, minimum=1)
+# Requests here take milliseconds; 8 s drains them within Docker's default 10 s stop timeout.
+graceful_timeout = env_number("GUNICORN_GRACEFUL_TIMEOUT", 8, minimum=1)
+
+# Off by default; recycling workers bounds any slow memory growth when switched on.
+max_requests = env_number("GUNICORN_MAX_REQUESTS", 0)
+max_requests_jitter = env_number("GUNICORN_MAX_REQUESTS_JITTER", max_requests // 10)
+
+# No runtime control socket (gunicornc): nothing here uses it, and servers sharing a home would collide.
+control_socket_disable = True
+
+# The worker heartbeat file: on tmpfs it never blocks on a slow container disk.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+loglevel = (env_str("LOG_LEVEL") or "info").lower()
+errorlog = "-"
+# The app already writes one JSON line per request (todo_api/logging.py); GUNICORN_ACCESS_LOG=- adds
+# gunicorn's own, e.g. to see requests that never reached Django.
+accesslog = env_str("GUNICORN_ACCESS_LOG") or None
+
+
+class JsonLogger(Logger):
+    """gunicorn's own log lines in the app's JSON format."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        for handler in [*self.error_log.handlers, *self.access_log.handlers]:
+            handler.setFormatter(JsonFormatter())
+
+    def access(self, resp, req, environ, request_time):
+        if not self.access_log_enabled:
+            return
+        status = int(str(resp.status).split(None, 1)[0])
+        response_headers = {name.lower(): value for name, value in resp.headers}
+        method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
+        self.access_log.info("%s %s %s", method, path, status, extra={
+            "method": method, "path": path, "status": status,
+            "duration_ms": round(request_time.total_seconds() * 1000, 1),
+            "request_id": response_headers.get("x-request-id"),
+            "bytes": getattr(resp, "sent", None),
+            "remote_addr": environ.get("REMOTE_ADDR"),
+        })
+
+
+logger_class = JsonLogger
