@@ -88,16 +88,14 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
 if DATABASE_POOL:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_POOL needs a PostgreSQL DATABASE_URL")
-    from psycopg_pool import ConnectionPool
-
+    # With CONN_HEALTH_CHECKS (above) Django makes the pool check each connection before lending it,
+    # so connections that died with the database are replaced, not handed to a request.
     _pool_min_size = env_number("DATABASE_POOL_MIN_SIZE", 2, minimum=1)
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": _pool_min_size,
         "max_size": max(_pool_min_size, env_number("DATABASE_POOL_MAX_SIZE", 4, minimum=1)),
         # Seconds a request waits for a free connection (or for a lost database) before a 503.
         "timeout": env_number("DATABASE_POOL_TIMEOUT", 5, kind=float, minimum=0.1),
-        # Connections that died with the database are replaced, not handed to a request.
-        "check": ConnectionPool.check_connection,
     }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
