@@ -29,10 +29,17 @@ class LiteralSearchFilter(SearchFilter):
     """Matches the whole text, case-insensitively; DRF's default splits it into words."""
 
     def get_search_terms(self, request):
-        value = request.query_params.get(self.search_param, "").replace("\x00", "")
+        value = request.query_params.get(self.search_param, "")
         if len(value) > MAX_SEARCH_LENGTH:
             raise ValidationError({self.search_param: [f"At most {MAX_SEARCH_LENGTH} characters."]})
+        value = value.replace("\x00", "")
         return [value] if value.strip() else []
+
+    def get_schema_operation_parameters(self, view):
+        [parameter] = super().get_schema_operation_parameters(view)
+        parameter["description"] = "Tasks whose title or description contains this text, ignoring case."
+        parameter["schema"]["maxLength"] = MAX_SEARCH_LENGTH
+        return [parameter]
 
 
 class StrictOrderingFilter(OrderingFilter):
@@ -44,3 +51,16 @@ class StrictOrderingFilter(OrderingFilter):
         if unknown:
             raise ValidationError({self.ordering_param: [f"Unknown field: {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}."]})
         return [*fields, "-id"]
+
+    def get_schema_operation_parameters(self, view):
+        # A comma-separated list of known fields: documented as such, since anything else is a 400.
+        fields = [name if isinstance(name, str) else name[0] for name in view.ordering_fields]
+        return [{
+            "name": self.ordering_param,
+            "in": "query",
+            "required": False,
+            "description": "Fields to order by, comma-separated; `-` before a field sorts it descending.",
+            "style": "form",
+            "explode": False,
+            "schema": {"type": "array", "items": {"type": "string", "enum": [*fields, *(f"-{name}" for name in fields)]}},
+        }]

@@ -1,6 +1,17 @@
 """OpenAPI generation that documents the error responses each operation can give."""
+from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
+
+# What DRF's CharField does that JSON Schema's minLength/maxLength cannot say: it refuses NUL
+# characters, and strips whitespace (str.strip: exactly these characters) before a blank check.
+NO_NUL = "[^\\u0000]"
+NOT_SPACE = (
+    "[^\\u0000\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
+    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+TEXT_PATTERN = f"^{NO_NUL}*$"
+NON_BLANK_TEXT_PATTERN = f"^{NO_NUL}*{NOT_SPACE}{NO_NUL}*$"
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -25,6 +36,22 @@ ERROR_DESCRIPTIONS = {
 
 
 class ErrorDocumentingAutoSchema(AutoSchema):
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        # Only what a client writes: responses carry whatever the token or admin stored.
+        if direction != "request":
+            return schema
+        for name, field in serializer.fields.items():
+            if field.read_only or not isinstance(field, serializers.CharField):
+                continue
+            if not any(isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators):
+                continue
+            property_schema = schema["properties"].get(name, {})
+            if property_schema.get("type") == "string" and "pattern" not in property_schema:
+                blank_allowed = field.allow_blank or not field.trim_whitespace
+                property_schema["pattern"] = TEXT_PATTERN if blank_allowed else NON_BLANK_TEXT_PATTERN
+        return schema
+
     def _error_statuses(self):
         statuses = {400, 503}
         if self.view.get_authenticators():
