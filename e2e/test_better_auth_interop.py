@@ -359,3 +359,29 @@ def test_key_rotation_and_jwks_outage(start_stack):
     assert api.get("/api/v1/me", token=token3).status == 503
     assert api.get("/api/v1/me", token=token1).status == 200
     stack.stop()
+
+
+def test_a_key_past_its_grace_period_is_refused(start_stack):
+    """Once Better Auth stops publishing a key, the API's next JWKS fetch drops it too."""
+    stack = start_stack(rotation_interval=2, grace_period=2, api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": "1"})
+    try:
+        api, ba = stack.api, stack.ba
+        ivan = ba.sign_up("Ivan")
+        token1 = ivan.token()
+        kid1 = jwt_parts(token1)[0]["kid"]
+        assert api.get("/api/v1/me", token=token1).status == 200
+        token2, kid2 = _wait_for_new_kid(ivan, {kid1})
+        assert api.get("/api/v1/me", token=token2).status == 200
+        assert api.get("/api/v1/me", token=token1).status == 200  # in its grace period
+
+        deadline = time.monotonic() + 20
+        while kid1 in {key["kid"] for key in ba.jwks()["keys"]}:  # gone after 2 s + 2 s
+            assert time.monotonic() < deadline, "Better Auth kept publishing the expired key"
+            time.sleep(0.25)
+        # A token of a new key makes the API refetch; the unpublished key goes with it.
+        token3, _ = _wait_for_new_kid(ivan, {kid1, kid2})
+        assert api.get("/api/v1/me", token=token3).status == 200
+        refused = api.get("/api/v1/me", token=token1)
+        assert refused.status == 401, ("token of a key Better Auth no longer publishes", refused)
+    finally:
+        stack.stop()
