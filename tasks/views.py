@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFilter
 from tasks.models import Task
 from tasks.permissions import PathUserIsCaller
-from tasks.serializers import MeSerializer, TaskSerializer
+from tasks.serializers import TASK_FIELDS, MeSerializer, TaskSerializer, represent_task
 
 
 class TaskPagination(LimitOffsetPagination):
@@ -33,6 +33,13 @@ class TaskViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         return Task.objects.owned_by(self.request.user)
+
+    def list(self, request, *args, **kwargs):
+        rows = self.filter_queryset(self.get_queryset()).values(*TASK_FIELDS)
+        page = self.paginate_queryset(rows)
+        if page is None:
+            return Response([represent_task(row) for row in rows])
+        return self.get_paginated_response([represent_task(row) for row in page])
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
