@@ -60,7 +60,7 @@ APPEND_SLASH = False
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "todo_api" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
