@@ -10,6 +10,8 @@ import time
 
 import jwt
 import pytest
+from django.db import OperationalError
+from django.test import Client
 
 from tests.processes import REPO, Gunicorn, PostgresCluster, clean_env, free_port
 
@@ -45,6 +47,16 @@ def api(request, cluster, tmp_path):
                       cwd=REPO, env=env, port=port, log_dir=tmp_path)
     yield server
     server.stop()
+
+
+class DatabaseGone:
+    """A middleware meeting the lost database, as the session middleware would with a session cookie."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        raise OperationalError("server closed the connection unexpectedly")
 
 
 def bearer(sub):
@@ -88,3 +100,14 @@ def test_the_api_answers_503_json_while_the_database_is_down_and_recovers_by_its
     assert [api.get("/api/v1/tasks", **alice).status for _ in range(8)] == [200] * 8
     assert api.get("/api/v1/me", **bearer("carol-" + secrets.token_hex(4))).status == 200
     assert api.get("/readyz").status == 200
+
+
+def test_a_database_error_raised_in_a_middleware_is_a_503_json_too(settings, db):
+    settings.MIDDLEWARE = [settings.MIDDLEWARE[0], f"{__name__}.DatabaseGone", *settings.MIDDLEWARE[1:]]
+
+    response = Client(raise_request_exception=False).get("/api/v1/tasks")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json() == {"status": 503, "code": "database_unavailable",
+                               "message": "The database is unavailable. Retry shortly."}
