@@ -405,6 +405,13 @@ class LoadGen:
             for idx, token in cmd["users"]:
                 self.users[idx] = User(idx, token)
             return {"users": len(self.users)}
+        if kind == "tasks":  # ids of tasks seeded directly in the database
+            n = 0
+            for idx, ids in cmd["tasks"]:
+                if idx in self.users:
+                    self.users[idx].tasks.extend(ids)
+                    n += len(ids)
+            return {"tasks": n}
         if kind == "setup":
             return self.loop.run_until_complete(self.setup(cmd))
         if kind == "phase":

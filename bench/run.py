@@ -87,6 +87,9 @@ def parse_args(argv=None):
     p.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds before each window")
     p.add_argument("--ramp-rate", type=float, default=200.0, help="new users (connections) per second")
     p.add_argument("--tasks-per-user", type=int, default=20)
+    p.add_argument("--seed", choices=["api", "db"], default="api",
+                   help="seed the tasks through the API (default) or with one INSERT into tasks_task "
+                        "(users are always provisioned through the API)")
     p.add_argument("--setup-concurrency", type=int, default=32)
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
     p.add_argument("--phases", default="a,list,b", help="comma list of a,list,b,soak (default a,list,b)")
@@ -107,7 +110,7 @@ def parse_args(argv=None):
     p.add_argument("--out", default=None, help="JSON results file (default bench/results/<time>.json)")
     p.add_argument("--wait-quiet", type=float, default=None,
                    help="before each phase wait up to this many seconds for other processes to leave the CPUs "
-                        "idle (default 60, 0 with --quick)")
+                        "idle (default 30, 0 with --quick)")
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     a = p.parse_args(argv)
@@ -119,7 +122,7 @@ def parse_args(argv=None):
         a.soak_duration, a.soak_interval = 4.0, 1.0
         a.timeout = min(a.timeout, 10.0)
     if a.wait_quiet is None:
-        a.wait_quiet = 0.0 if a.quick else 60.0
+        a.wait_quiet = 0.0 if a.quick else 30.0
     if a.think.startswith("exp:"):
         mean = float(a.think[4:])
         a.think_spec = ["exp", mean, mean * 5]
@@ -542,8 +545,28 @@ def rss_mib_now(master_pid):
     return out
 
 
-def run_target(a, name, auth, tokens, db, run_dir):
+def seed_db(db, subs, per_user):
+    """INSERT per_user tasks for each provisioned user; {user index: [task ids]}."""
+    import psycopg
+    index = {sub: i for i, sub in enumerate(subs)}
+    out = {}
+    with psycopg.connect(db.url, connect_timeout=10) as conn:
+        rows = conn.execute(
+            "INSERT INTO tasks_task (owner_id, title, description, completed, created_at, updated_at) "
+            "SELECT u.id, 'seed task ' || g, 'seeded in the database by bench/run.py', false, "
+            "now() - make_interval(secs => g), now() - make_interval(secs => g) "
+            "FROM authbridge_user u CROSS JOIN generate_series(1, %s) g WHERE u.sub = ANY(%s) "
+            "RETURNING id, (SELECT sub FROM authbridge_user WHERE id = owner_id)",
+            (per_user, list(subs))).fetchall()
+        conn.execute("ANALYZE tasks_task")
+    for tid, sub in rows:
+        out.setdefault(index[sub], []).append(tid)
+    return out
+
+
+def run_target(a, name, auth, tokens, db, run_dir, subs=()):
     port = free_port()
+    subs = list(subs)
     if name == "api":
         chdir, wsgi = Path(a.api_dir).resolve(), a.api_wsgi
     else:
@@ -553,6 +576,7 @@ def run_target(a, name, auth, tokens, db, run_dir):
         env["DJANGO_SETTINGS_MODULE"] = "baseline_project.settings"
         env["DATABASE_URL"] = db.url if db else ""
     result = {"target": name, "phases": {}}
+    jwks0 = auth.jwks_hits
     if name == "api":
         t = time.monotonic()
         mig = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=chdir, env=env,
@@ -577,7 +601,8 @@ def run_target(a, name, auth, tokens, db, run_dir):
             gens.send(i, {"cmd": "users", "users": [[u, tok] for u, tok in enumerate(tokens) if u % k == i]})
         gens.collect(30)
         t = time.monotonic()
-        setup = gens.broadcast({"cmd": "setup", "tasks_per_user": a.tasks_per_user,
+        per_user = a.tasks_per_user if (a.seed == "api" or name != "api") else 0
+        setup = gens.broadcast({"cmd": "setup", "tasks_per_user": per_user,
                                 "concurrency": max(1, a.setup_concurrency // k), "max_seconds": 900}, timeout=960)
         s = {"seconds": round(time.monotonic() - t, 2),
              "requests": sum(x["all_requests"] for x in setup),
@@ -585,6 +610,13 @@ def run_target(a, name, auth, tokens, db, run_dir):
              "failure_sample": [f for x in setup for f in x["failure_sample"]][:5],
              "tasks": sum(x["tasks"] for x in setup),
              "loadgen_cpu_s": round(sum(x["cpu_s"] for x in setup), 3)}
+        if per_user != a.tasks_per_user:
+            t2 = time.monotonic()
+            by_user = seed_db(db, subs, a.tasks_per_user)
+            for i in range(k):
+                gens.send(i, {"cmd": "tasks", "tasks": [[u, ids] for u, ids in by_user.items() if u % k == i]})
+            s["tasks"] = sum(x["tasks"] for x in gens.collect(60))
+            s["db_seed_s"] = round(time.monotonic() - t2, 2)
         result["setup"] = s
         log("%s: provisioned %d users, %d tasks, %d requests in %.1f s (%d failures %s)"
             % (name, len(tokens), s["tasks"], s["requests"], s["seconds"], s["failures"], s["failure_sample"]))
@@ -638,7 +670,7 @@ def run_target(a, name, auth, tokens, db, run_dir):
                    lat.get("p99"), merged["errors"], merged["server_cpu_ms_per_req"] or 0,
                    merged["loadgen_cpu_ms_per_req"] or 0))
             time.sleep(0.5)
-        result["jwks_fetches"] = auth.jwks_hits
+        result["jwks_fetches"] = auth.jwks_hits - jwks0
     finally:
         if gens is not None:
             gens.close()
@@ -814,8 +846,10 @@ def main(argv=None):
     n_users = max(a.users, a.sat_conns, a.list_conns)
     total_est = 3600 + n_users / a.ramp_rate + a.duration + a.sat_duration + a.list_duration + (a.soak_duration if a.soak else 0)
     tokens = []
+    subs = []
     for i in range(n_users):
         uid = random_id(32)
+        subs.append(uid)
         tokens.append(auth.mint(uid, "bench%d@example.test" % i, "Bench User %d" % i, ttl_seconds=int(total_est)))
     exit_code = 0
     try:
@@ -828,7 +862,7 @@ def main(argv=None):
             report["database"] = db.name
         for tname in a.target_list:
             try:
-                report["targets"][tname] = run_target(a, tname, auth, tokens, db, logs)
+                report["targets"][tname] = run_target(a, tname, auth, tokens, db, logs, subs)
             except HarnessError as exc:
                 report["harness_errors"].append("%s: %s" % (tname, exc))
                 log("%s failed: %s" % (tname, exc))
