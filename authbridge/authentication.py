@@ -29,7 +29,10 @@ class SigningKeysUnavailable(exceptions.APIException):
     status_code = 503
     default_detail = "The token's signing key cannot be checked right now. Retry shortly."
     default_code = "keys_unavailable"
-    response_headers = {"Retry-After": "10"}
+
+    def __init__(self, retry_after):
+        super().__init__()
+        self.response_headers = {"Retry-After": str(retry_after)}
 
 
 class BetterAuthJWTAuthentication(BaseAuthentication):
@@ -54,7 +57,7 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
         except InvalidToken as error:
             raise InvalidBearerToken(f"Invalid token: {error}.") from error
         except KeysUnavailable as error:
-            raise SigningKeysUnavailable() from error
+            raise SigningKeysUnavailable(error.retry_after) from error
         user = user_for_claims(claims)
         token_cache.put(cache_key, user, claims, keys_version)
         return user, claims

@@ -6,6 +6,7 @@ last good key set is kept while the JWKS server is unreachable.
 import http.client
 import json
 import logging
+import math
 import threading
 import time
 import urllib.error
@@ -34,7 +35,11 @@ ASYMMETRIC_ALGORITHMS = frozenset().union(*ALGORITHMS_BY_KEY_TYPE.values())
 
 
 class KeysUnavailable(Exception):
-    """The key a token needs is unknown and the JWKS could not be fetched."""
+    """The key a token needs is unknown and the JWKS cannot be fetched yet; retry after some seconds."""
+
+    def __init__(self, message, retry_after):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class KeyNotFound(Exception):
@@ -98,7 +103,8 @@ class JWKSCache:
         self.refetch_interval = refetch_interval
         self.timeout = timeout
         self._keys = []
-        self._fetched_at = None  # when the last good set arrived
+        self._fetched_at = None  # when the last good set arrived (monotonic)
+        self._fetched_at_epoch = None  # the same, as wall-clock time, to compare with token times
         self._attempted_at = None  # when the last fetch started, good or not
         self._last_fetch_failed = False
         self._lock = threading.Lock()
@@ -110,8 +116,11 @@ class JWKSCache:
             self._refresh(wait=False)
         return self.version
 
-    def key_for(self, kid, algorithm):
-        """The cached key that may verify a token with this `kid` and `alg`, fetching if needed."""
+    def key_for(self, kid, algorithm, signed_by):
+        """The cached key that may verify a token with this `kid` and `alg`, fetching if needed.
+
+        `signed_by` is the latest (epoch) time the token can have been signed at.
+        """
         if self._is_stale():
             self._refresh(wait=False)
         key = self._find(kid, algorithm)
@@ -121,15 +130,28 @@ class JWKSCache:
         if key is not None:
             return key
         if self._fetched_at is None or self._last_fetch_failed:
-            raise KeysUnavailable("the signing keys could not be fetched")
+            raise KeysUnavailable("the signing keys could not be fetched", self._seconds_until_refetch())
+        if self._fetched_at_epoch < signed_by:
+            # Our set predates the token: its key may be new (a rotation) and the refetch must wait.
+            raise KeysUnavailable("the key set is older than the token", self._seconds_until_refetch())
         raise KeyNotFound("no signing key matches the token")
 
+    def _seconds_until_refetch(self):
+        waited = time.monotonic() - (self._attempted_at or 0)
+        return max(1, math.ceil(self.refetch_interval - waited))
+
     def _find(self, kid, algorithm):
-        fitting = [key for key in self._keys if key.fits(algorithm)]
+        """The key for this kid and alg, or None when the set has no such kid (it may be new)."""
         if kid is None:
             # Tokens without a kid are accepted only when one key could have signed them.
-            return fitting[0] if len(fitting) == 1 else None
-        return next((key for key in fitting if key.kid == kid), None)
+            fitting = [key for key in self._keys if key.fits(algorithm)]
+            if len(fitting) > 1:
+                raise KeyNotFound("several keys fit a token without kid")
+            return fitting[0] if fitting else None
+        key = next((key for key in self._keys if key.kid == kid), None)
+        if key is not None and not key.fits(algorithm):
+            raise KeyNotFound(f"the key {kid!r} does not verify {algorithm}")
+        return key
 
     def _is_stale(self):
         return self._fetched_at is None or time.monotonic() - self._fetched_at > self.ttl
@@ -151,6 +173,7 @@ class JWKSCache:
                 return
             # Replaced, not merged: a key removed from the JWKS stops being accepted.
             self._keys, self._fetched_at, self._last_fetch_failed = keys, now, False
+            self._fetched_at_epoch = time.time()
             self.version += 1
         finally:
             self._lock.release()

@@ -51,13 +51,17 @@ def _decode_segment(segment, part):
         raise InvalidToken(f"the token {part} is not base64url") from error
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _numeric_date(claims, name, required=False):
     value = claims.get(name)
     if value is None:
         if required:
             raise InvalidToken(f"the token has no {name} claim")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if not _is_number(value):
         raise InvalidToken(f"the {name} claim must be a number")
     if not 0 <= value <= MAX_TIMESTAMP:
         raise InvalidToken(f"the {name} claim is out of range")
@@ -82,9 +86,9 @@ class TokenVerifier:
 
     def verify(self, token):
         """The token's claims when it is valid; raises InvalidToken or KeysUnavailable."""
-        header = self._header(token)
+        header, unverified_claims = self._parts(token)
         algorithm = header["alg"]
-        key = self._key_for(algorithm, header.get("kid"))
+        key = self._key_for(algorithm, header.get("kid"), unverified_claims.get("iat"))
         try:
             signed = self._jws.decode_complete(token, key=key, algorithms=[algorithm])
         except jwt.InvalidTokenError as error:
@@ -93,23 +97,24 @@ class TokenVerifier:
         self._check_claims(claims)
         return claims
 
-    def _header(self, token):
+    def _parts(self, token):
+        """The header and (still unverified) payload, both strict JSON objects."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("the token is too long")
         segments = token.split(".")
         if len(segments) != 3:
             raise InvalidToken("the token is not a signed JWT")
         header = _strict_json_object(_decode_segment(segments[0], "header"), "header")
-        _strict_json_object(_decode_segment(segments[1], "payload"), "payload")
+        unverified_claims = _strict_json_object(_decode_segment(segments[1], "payload"), "payload")
         if not isinstance(header.get("alg"), str):
             raise InvalidToken("the token header has no algorithm")
         if "crit" in header:
             raise InvalidToken("critical header extensions are not supported")
         if not isinstance(header.get("kid", ""), str):
             raise InvalidToken("the token kid must be a string")
-        return header
+        return header, unverified_claims
 
-    def _key_for(self, algorithm, kid):
+    def _key_for(self, algorithm, kid, issued_at):
         if algorithm == "HS256":
             if self.secret is None:
                 raise InvalidToken("HS256 tokens are not accepted: no shared secret is configured")
@@ -119,7 +124,9 @@ class TokenVerifier:
         if self.jwks is None:
             raise InvalidToken("no JWKS is configured for asymmetric tokens")
         try:
-            return self.jwks.key_for(kid, algorithm).public_key
+            # Only a key set fetched after the token was signed can show that its kid is unknown.
+            signed_by = issued_at if _is_number(issued_at) else time.time()
+            return self.jwks.key_for(kid, algorithm, signed_by=signed_by).public_key
         except KeyNotFound as error:
             raise InvalidToken(str(error)) from error
 

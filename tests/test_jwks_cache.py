@@ -37,18 +37,41 @@ def test_it_sends_a_user_agent(db, token_for, jwks_server):
     assert jwks_server.user_agents == ["todo-api-authbridge/1.0"]
 
 
-def test_random_kids_cause_at_most_one_refetch_per_interval(db, settings, better_auth, signing_key, claims_for,
-                                                            jwks_server):
+def test_unknown_kids_of_tokens_older_than_the_key_set_are_refused_without_a_refetch(db, better_auth, signing_key,
+                                                                                      claims_for, jwks_server):
+    assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+    issued_before_the_fetch = int(time.time()) - 60
+    for _ in range(20):
+        stranger = ed25519_key().sign(claims_for(iat=issued_before_the_fetch))
+        assert status_with(stranger) == HTTPStatus.UNAUTHORIZED
+    assert jwks_server.requests == 1
+
+
+def test_unknown_kids_of_fresh_tokens_refetch_at_most_once_per_interval(db, settings, better_auth, signing_key,
+                                                                        claims_for, jwks_server):
     # Long enough for 20 requests on a busy machine, short enough to wait out once.
     settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 2}
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
-    for _ in range(20):
-        assert status_with(ed25519_key().sign(claims_for())) == HTTPStatus.UNAUTHORIZED
-    assert jwks_server.requests == 1
-    time.sleep(2.05)
-    for _ in range(20):
-        assert status_with(ed25519_key().sign(claims_for())) == HTTPStatus.UNAUTHORIZED
+    for _ in range(2):
+        statuses = {status_with(ed25519_key().sign(claims_for(iat=int(time.time()) + 5))) for _ in range(20)}
+        assert statuses == {HTTPStatus.SERVICE_UNAVAILABLE}
+        time.sleep(2.05)
     assert jwks_server.requests == 2
+
+
+def test_a_kid_published_just_after_a_fetch_gets_503_until_the_refetch_then_works(db, settings, better_auth,
+                                                                                  signing_key, claims_for, jwks_server):
+    settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 2}
+    assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+    rotated = ed25519_key()
+    jwks_server.publish(signing_key, rotated)
+    # Signed after our fetch (iat counts whole seconds, so say the next one).
+    response = client_with(rotated.sign(claims_for(iat=int(time.time()) + 1))).get(ME)
+    assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
+    assert response["Retry-After"] in {"1", "2"}
+    assert response.json()["code"] == "keys_unavailable"
+    time.sleep(2.05)
+    assert status_with(rotated.sign(claims_for())) == HTTPStatus.OK
 
 
 def test_concurrent_unknown_kids_share_one_fetch(db, better_auth, signing_key, claims_for, jwks_server):
@@ -128,7 +151,7 @@ class TestOutage:
         time.sleep(0.35)
         response = client_with(ed25519_key().sign(claims_for())).get(ME)
         assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
-        assert response["Retry-After"] == "10"
+        assert response["Retry-After"] == "1"  # the refetch interval is 0.3 s
         assert response.json() == {
             "status": 503, "code": "keys_unavailable",
             "message": "The token's signing key cannot be checked right now. Retry shortly.",
