@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The Todo API under gunicorn (gunicorn.conf.py). Build, migrate and run: README, "Deploy".
 FROM python:3.11-slim
 
