@@ -1,4 +1,5 @@
 """Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes."""
+from django.db.models import Count, Window
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
@@ -15,8 +16,24 @@ from tasks.serializers import TASK_FIELDS, MeSerializer, TaskSerializer, represe
 
 
 class TaskPagination(LimitOffsetPagination):
+    """Limit/offset pages whose total arrives with the rows: one query (COUNT(*) OVER ()), not two."""
+
     default_limit = 20
     max_limit = 100
+    max_offset = 2**31  # past any real list; larger ones would overflow the databases' OFFSET
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.limit, self.offset = self.get_limit(request), self.get_offset(request)
+        rows = []
+        if self.offset < self.max_offset:
+            page = queryset.annotate(total_count=Window(Count("pk")))[self.offset:self.offset + self.limit]
+            rows = list(page)
+        # A page past the end has no row to read the total from.
+        self.count = rows[0]["total_count"] if rows else queryset.count()
+        for row in rows:
+            del row["total_count"]
+        return rows
 
 
 class TaskViewSet(viewsets.ModelViewSet):
