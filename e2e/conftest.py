@@ -66,7 +66,8 @@ def _node_modules_match_lock():
 @pytest.fixture(scope="session")
 def better_auth_installed():
     if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip("Node.js and npm are needed for the Better Auth e2e tests")
+        # A missing toolchain must not pass silently as skipped interop coverage.
+        pytest.fail("Node.js 20 and npm are needed for the Better Auth e2e tests (see README, Quick start)")
     if not _node_modules_match_lock():
         result = subprocess.run(
             ["npm", "ci", "--no-audit", "--no-fund"], cwd=BA_DIR, capture_output=True, text=True, timeout=600,
