@@ -1,5 +1,7 @@
 """What a client may write to a task, validated strictly, and what it reads back."""
+from django.utils import timezone
 from rest_framework import serializers
+from rest_framework.exceptions import NotFound
 
 from tasks.models import Task
 
@@ -48,6 +50,16 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance):
         return represent_task({name: getattr(instance, name) for name in TASK_FIELDS})
+
+    def update(self, instance, validated_data):
+        """One UPDATE of the row as it is now. Model.save() would INSERT the task again when a
+        concurrent DELETE removed it after it was read; here that is a 404 and it stays deleted."""
+        changes = {**validated_data, "updated_at": timezone.now()}
+        if not Task.objects.filter(pk=instance.pk).update(**changes):
+            raise NotFound()
+        for name, value in changes.items():
+            setattr(instance, name, value)
+        return instance
 
 
 class MeSerializer(serializers.Serializer):

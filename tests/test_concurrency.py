@@ -1,0 +1,103 @@
+"""Parallel requests against a live server: gunicorn with two workers of four threads, on PostgreSQL."""
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
+
+import psycopg
+import pytest
+
+from tests.live_server import LiveServer, hs256_token
+
+PARALLEL = 16
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    live = LiveServer(tmp_path_factory.mktemp("concurrency"))
+    yield live
+    live.stop()
+
+
+def in_parallel(calls):
+    """Runs every call at once (as far as PARALLEL threads go) and returns their results in order."""
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        futures = [pool.submit(call) for call in calls]
+        return [future.result(timeout=60) for future in futures]
+
+
+def new_user(server):
+    sub = f"user-{uuid.uuid4().hex}"
+    token = hs256_token(sub, email=f"{sub}@example.com", name="Parallel")
+    assert server.request("GET", "/api/v1/me", token=token)[0] == HTTPStatus.OK
+    return sub, token
+
+
+def create_task(server, token, title="Shared"):
+    status, body, _ = server.request("POST", "/api/v1/tasks", token=token, body={"title": title})
+    assert status == HTTPStatus.CREATED, body
+    return body["id"]
+
+
+def test_fifty_parallel_creates_by_one_user_make_exactly_fifty_tasks(server):
+    _, token = new_user(server)
+
+    results = in_parallel(
+        lambda n=n: server.request("POST", "/api/v1/tasks", token=token, body={"title": f"Task {n}"}) for n in range(50)
+    )
+
+    assert [status for status, _, _ in results] == [HTTPStatus.CREATED] * 50
+    ids = {body["id"] for _, body, _ in results}
+    assert len(ids) == 50
+    status, page, _ = server.request("GET", "/api/v1/tasks?limit=100", token=token)
+    assert status == HTTPStatus.OK
+    assert page["count"] == 50
+    assert {task["id"] for task in page["results"]} == ids
+    assert {task["title"] for task in page["results"]} == {f"Task {n}" for n in range(50)}
+
+
+def test_parallel_patch_toggle_and_delete_of_one_task_never_fail(server):
+    sub, token = new_user(server)
+    for _ in range(3):
+        task_id = create_task(server, token)
+        detail = f"/api/v1/tasks/{task_id}"
+        calls = []
+        for n in range(8):
+            calls.append(lambda n=n: server.request("PATCH", detail, token=token, body={"title": f"Edit {n}"}))
+            calls.append(lambda: server.request("PUT", detail, token=token, body={"title": "Put", "completed": True}))
+            calls.append(lambda: server.request("PATCH", f"/api/{sub}/tasks/{task_id}/complete", token=token))
+        calls[12:12] = [lambda: server.request("DELETE", detail, token=token) for _ in range(4)]
+
+        statuses = Counter(status for status, _, _ in in_parallel(calls))
+
+        assert set(statuses) <= {HTTPStatus.OK, HTTPStatus.NO_CONTENT, HTTPStatus.NOT_FOUND}, statuses
+        assert statuses[HTTPStatus.NO_CONTENT] >= 1
+        # Deleted stays deleted: no write that raced the delete brings the task back.
+        assert server.request("GET", detail, token=token)[0] == HTTPStatus.NOT_FOUND
+
+
+def test_parallel_first_requests_of_a_new_user_all_succeed_and_create_one_user(server):
+    sub = f"newcomer-{uuid.uuid4().hex}"
+    tokens = [hs256_token(sub, email=f"{sub}@example.com", name="Newcomer", jti=str(n)) for n in range(PARALLEL)]
+
+    results = in_parallel(lambda token=token: server.request("GET", "/api/v1/me", token=token) for token in tokens)
+
+    assert [status for status, _, _ in results] == [HTTPStatus.OK] * PARALLEL
+    assert {body["id"] for _, body, _ in results} == {sub}
+    with psycopg.connect(server.database_url) as connection:
+        assert connection.execute("SELECT count(*) FROM authbridge_user WHERE sub = %s", [sub]).fetchone() == (1,)
+
+
+def test_parallel_first_writes_of_a_new_user_all_land_on_one_user(server):
+    sub = f"writer-{uuid.uuid4().hex}"
+    tokens = [hs256_token(sub, jti=str(n)) for n in range(PARALLEL)]
+
+    results = in_parallel(
+        lambda token=token: server.request("POST", f"/api/{sub}/tasks", token=token, body={"title": "First"})
+        for token in tokens
+    )
+
+    assert [status for status, _, _ in results] == [HTTPStatus.CREATED] * PARALLEL
+    status, listed, _ = server.request("GET", f"/api/{sub}/tasks", token=tokens[0])
+    assert status == HTTPStatus.OK
+    assert len(listed) == PARALLEL
