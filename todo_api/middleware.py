@@ -7,7 +7,8 @@ logger = logging.getLogger(__name__)
 
 
 class BodySizeLimitMiddleware:
-    """Answers 413 from the declared Content-Length, before any of the body is read.
+    """Answers 413 from the declared Content-Length, before any of the body is read; a body
+    without one (Transfer-Encoding: chunked) is a 411.
 
     DRF's parsers read the stream directly, so Django's DATA_UPLOAD_MAX_MEMORY_SIZE alone does
     not protect API views.
@@ -20,10 +21,16 @@ class BodySizeLimitMiddleware:
         self.limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
     def __call__(self, request):
+        if request.META.get("HTTP_TRANSFER_ENCODING"):
+            # A chunked body has no Content-Length, so Django reads it as empty: a PATCH would
+            # "succeed" without its changes. Refused before any of it is read, whatever its size.
+            return error_response(411, "length_required", "The request body must come with a Content-Length.")
         declared = request.META.get("CONTENT_LENGTH") or "0"
         try:
             length = int(declared)
         except ValueError:
+            return error_response(400, "bad_request", "The Content-Length header is not a number.")
+        if length < 0:
             return error_response(400, "bad_request", "The Content-Length header is not a number.")
         if length > self.limit:
             return error_response(413, "payload_too_large", f"The request body is over {self.limit} bytes.")

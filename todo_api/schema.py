@@ -29,6 +29,7 @@ ERROR_DESCRIPTIONS = {
     '(`WWW-Authenticate: Bearer error="invalid_token"`).',
     403: "The path's user id is not the caller's, or the account is disabled.",
     404: "No such task among the caller's own (another user's task is reported the same way).",
+    411: "The body came without a Content-Length (`Transfer-Encoding: chunked`); send its length.",
     413: "The request body is over the size limit.",
     415: "The body is not `application/json`.",
     503: "The database or the token signing keys are unavailable; retry after `Retry-After` seconds.",
@@ -59,7 +60,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         if "{id}" in self.path or "{user_id}" in self.path:
             statuses.add(404)
         if self.method in ("POST", "PUT", "PATCH"):
-            statuses |= {413, 415}
+            statuses |= {411, 413, 415}
         return sorted(statuses)
 
     def _get_response_bodies(self, direction="response"):
