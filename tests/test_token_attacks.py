@@ -179,6 +179,15 @@ class TestHostileKids:
             assert_refused(get_me(token))
         assert jwks_server.requests == 1
 
+    def test_it_refuses_a_hostile_kid_on_a_token_without_iat(self, db, better_auth, signing_key, claims_for,
+                                                              jwks_server):
+        # No kid like these can be in a JWKS, so no key rotation can explain them: 401, not a 503 to retry.
+        assert get_me(signing_key.sign(claims_for())).status_code == HTTPStatus.OK
+        for kid in ("../../etc/passwd", "' OR 1=1 --", "\x00"):
+            token = sign(claims_for(iat=...), ed25519_key().private_key, "EdDSA", headers={"kid": kid})
+            assert_refused(get_me(token))
+        assert jwks_server.requests == 1
+
     @pytest.mark.parametrize("kid", ["0", "1.5", "true", "null", "[]", '["kid"]', '{"kid":"x"}'])
     def test_it_refuses_a_kid_that_is_not_a_string(self, db, better_auth, signing_key, claims_for, kid):
         header = f'{{"alg":"EdDSA","kid":{kid}}}'
