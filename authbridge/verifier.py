@@ -125,7 +125,8 @@ class TokenVerifier:
             raise InvalidToken("no JWKS is configured for asymmetric tokens")
         try:
             # Only a key set fetched after the token was signed can show that its kid is unknown.
-            signed_by = issued_at if _is_number(issued_at) else time.time()
+            # Better Auth always sets iat; a token without one is not waited for as a new key's.
+            signed_by = issued_at if _is_number(issued_at) else 0
             return self.jwks.key_for(kid, algorithm, signed_by=signed_by).public_key
         except KeyNotFound as error:
             raise InvalidToken(str(error)) from error
