@@ -48,8 +48,8 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
         if not token or " " in token:
             raise InvalidBearerToken("The bearer token is malformed.")
         verifier = get_verifier()
-        cache_key, keys_version = TokenCache.key(token), verifier.keys_version()
-        remembered = token_cache.get(cache_key, keys_version)
+        cache_key = TokenCache.key(token)
+        remembered = token_cache.get(cache_key, verifier.keys_version)
         if remembered is not None:
             return remembered
         try:
@@ -59,7 +59,7 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
         except KeysUnavailable as error:
             raise SigningKeysUnavailable(error.retry_after) from error
         user = user_for_claims(claims)
-        token_cache.put(cache_key, user, claims, keys_version)
+        token_cache.put(cache_key, user, claims, verifier.keys_version())
         return user, claims
 
     def authenticate_header(self, request):

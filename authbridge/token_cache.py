@@ -20,13 +20,16 @@ class TokenCache:
     def key(token):
         return hashlib.sha256(token.encode()).digest()
 
-    def get(self, key, keys_version):
-        """The cached (user, claims) for this token, or None."""
+    def get(self, key, current_keys_version):
+        """The cached (user, claims) for this token, or None.
+
+        `current_keys_version` is called on a hit only, so unknown tokens never touch the key set.
+        """
         entry = self._entries.get(key)
         if entry is None:
             return None
         user, claims, valid_until, cached_keys_version = entry
-        if time.time() >= valid_until or cached_keys_version != keys_version:
+        if time.time() >= valid_until or cached_keys_version != current_keys_version():
             self._entries.pop(key, None)
             return None
         return user, claims

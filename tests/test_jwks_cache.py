@@ -26,6 +26,11 @@ def test_it_fetches_nothing_before_the_first_token(db, better_auth, signing_key,
     assert jwks_server.requests == 0
 
 
+def test_a_token_that_is_not_even_a_jwt_fetches_nothing(db, better_auth, signing_key, jwks_server):
+    assert status_with("abc") == HTTPStatus.UNAUTHORIZED
+    assert jwks_server.requests == 0
+
+
 def test_it_fetches_once_and_then_serves_keys_from_memory(db, token_for, jwks_server):
     for _ in range(5):
         assert status_with(token_for()) == HTTPStatus.OK
