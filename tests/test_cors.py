@@ -89,3 +89,12 @@ def test_pages_outside_the_api_get_no_cors_headers(db):
 
     assert response.status_code == HTTPStatus.OK
     assert "Access-Control-Allow-Origin" not in response
+
+
+def test_an_allowed_origin_can_read_why_a_token_was_refused(db, better_auth):
+    response = Client().get("/api/v1/me", HTTP_ORIGIN=FRONTEND, HTTP_AUTHORIZATION="Bearer not-a-jwt")
+
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert response["Access-Control-Allow-Origin"] == FRONTEND
+    exposed = {name.strip() for name in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"WWW-Authenticate", "Retry-After"} <= exposed
