@@ -110,7 +110,7 @@ def start_stack(better_auth_installed, e2e_database_url, e2e_log_dir):
     started = []
 
     def start(*, alg="EdDSA", rotation_interval=None, grace_period=None, expiration=None, api_env=None,
-              share_secret=False):
+              share_secret=False, api_host=None):
         ba = BetterAuthServer(
             e2e_log_dir, alg=alg, rotation_interval=rotation_interval, grace_period=grace_period,
             expiration=expiration,
@@ -119,7 +119,9 @@ def start_stack(better_auth_installed, e2e_database_url, e2e_log_dir):
         api_env = dict(api_env or {})
         if share_secret:  # the API also takes HS256 tokens signed with BETTER_AUTH_SECRET
             api_env["BETTER_AUTH_SECRET"] = ba.secret
-        api = ApiServer(e2e_log_dir, database_url=e2e_database_url, better_auth_url=ba.url, extra_env=api_env)
+        # api_host: the API is told another name for the same server (e.g. localhost for 127.0.0.1).
+        better_auth_url = ba.url.replace("127.0.0.1", api_host) if api_host else ba.url
+        api = ApiServer(e2e_log_dir, database_url=e2e_database_url, better_auth_url=better_auth_url, extra_env=api_env)
         started.append(api)
         return Stack(ba, api)
 

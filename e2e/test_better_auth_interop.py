@@ -306,6 +306,19 @@ def test_expired_token_gets_401_and_stale_keys_outlive_an_outage(start_stack):
         stack.stop()
 
 
+def test_localhost_and_127_0_0_1_are_different_issuers(start_stack):
+    """The API reaches the same server as http://localhost:PORT, but Better Auth signs
+    iss = aud = http://127.0.0.1:PORT: its tokens must be refused, not half-trusted."""
+    stack = start_stack(api_host="localhost")
+    try:
+        token = stack.ba.sign_up("Ivan").token()
+        response = stack.api.get("/api/v1/me", token=token)
+        assert response.status == 401, response
+        assert response.json["message"] == "Invalid token: the token issuer is not accepted.", response
+    finally:
+        stack.stop()
+
+
 def test_api_started_while_better_auth_is_down_answers_503(start_stack):
     stack = start_stack()
     try:
