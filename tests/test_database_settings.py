@@ -31,6 +31,12 @@ def test_a_neon_url_keeps_sslmode_require_and_reuses_checked_connections():
     assert settings["DISABLE_SERVER_SIDE_CURSORS"] is True
 
 
+def test_the_health_check_of_reused_connections_can_be_switched_off():
+    settings = database(DATABASE_URL=NEON_POOLED, DATABASE_CONN_HEALTH_CHECKS="0")
+
+    assert (settings["CONN_MAX_AGE"], settings["CONN_HEALTH_CHECKS"]) == (60, False)
+
+
 def test_the_pool_replaces_persistent_connections_and_keeps_sslmode():
     settings = database(DATABASE_URL=NEON_POOLED, DATABASE_POOL="1", DATABASE_POOL_MIN_SIZE="3",
                         DATABASE_POOL_MAX_SIZE="8", DATABASE_POOL_TIMEOUT="2.5")
