@@ -30,7 +30,7 @@ def test_the_defaults_suit_a_sync_django_app_on_this_machine():
 
     assert config["worker_class"] == "gthread"
     assert config["workers"] == str(max(2, CPUS))
-    assert config["threads"] == "4"
+    assert config["threads"] == "2"
     assert config["bind"] == "['0.0.0.0:8000']"
     assert (config["keepalive"], config["timeout"], config["graceful_timeout"]) == ("75", "30", "8")
     assert (config["max_requests"], config["accesslog"], config["errorlog"]) == ("0", "None", "-")
