@@ -150,7 +150,7 @@ class JWKSCache:
             return fitting[0] if fitting else None
         key = next((key for key in self._keys if key.kid == kid), None)
         if key is not None and not key.fits(algorithm):
-            raise KeyNotFound(f"the key {kid!r} does not verify {algorithm}")
+            raise KeyNotFound(f"the token's key does not verify {algorithm}")
         return key
 
     def _is_stale(self):

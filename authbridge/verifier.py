@@ -120,7 +120,8 @@ class TokenVerifier:
                 raise InvalidToken("HS256 tokens are not accepted: no shared secret is configured")
             return self.secret
         if algorithm not in ASYMMETRIC_ALGORITHMS:
-            raise InvalidToken(f"the {algorithm} algorithm is not accepted")
+            # Not echoed: the header is the sender's, and may be long.
+            raise InvalidToken("the token's algorithm is not accepted")
         if self.jwks is None:
             raise InvalidToken("no JWKS is configured for asymmetric tokens")
         try:
