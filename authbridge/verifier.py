@@ -69,8 +69,7 @@ def _numeric_date(claims, name, required=False):
 
 
 class TokenVerifier:
-    def __init__(self, *, jwks_url, issuer, audience, secret, leeway, jwks_cache):
-        self.jwks_url = jwks_url
+    def __init__(self, *, issuer, audience, secret, leeway, jwks_cache):
         self.issuer = issuer
         self.audience = audience
         self.secret = secret
@@ -168,7 +167,6 @@ def _build_verifier():
             timeout=config["JWKS_TIMEOUT_SECONDS"],
         )
     return TokenVerifier(
-        jwks_url=jwks_url,
         issuer=config["ISSUER"],
         audience=config["AUDIENCE"],
         secret=config["SECRET"],
