@@ -2,16 +2,17 @@
 
 Every value can be changed from the environment (README, "Deploy"); command-line flags win over both.
 """
+
 import os
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gunicorn.glogging import Logger  # noqa: E402
+from gunicorn.glogging import Logger
 
-from todo_api.env import env_number, env_str  # noqa: E402
-from todo_api.logging import JsonFormatter  # noqa: E402
+from todo_api.env import env_number, env_str
+from todo_api.logging import JsonFormatter
 
 CPUS = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
@@ -66,13 +67,21 @@ class JsonLogger(Logger):
         status = int(str(resp.status).split(None, 1)[0])
         response_headers = {name.lower(): value for name, value in resp.headers}
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO")
-        self.access_log.info("%s %s %s", method, path, status, extra={
-            "method": method, "path": path, "status": status,
-            "duration_ms": round(request_time.total_seconds() * 1000, 1),
-            "request_id": response_headers.get("x-request-id"),
-            "bytes": getattr(resp, "sent", None),
-            "remote_addr": environ.get("REMOTE_ADDR"),
-        })
+        self.access_log.info(
+            "%s %s %s",
+            method,
+            path,
+            status,
+            extra={
+                "method": method,
+                "path": path,
+                "status": status,
+                "duration_ms": round(request_time.total_seconds() * 1000, 1),
+                "request_id": response_headers.get("x-request-id"),
+                "bytes": getattr(resp, "sent", None),
+                "remote_addr": environ.get("REMOTE_ADDR"),
+            },
+        )
 
 
 logger_class = JsonLogger

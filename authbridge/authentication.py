@@ -1,4 +1,5 @@
 """The DRF authentication class: `Authorization: Bearer <Better Auth JWT>` to a local user."""
+
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from rest_framework import exceptions

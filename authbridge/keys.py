@@ -3,6 +3,7 @@
 Only one fetch runs at a time, unknown `kid`s refetch at most once per interval, and the
 last good key set is kept while the JWKS server is unreachable.
 """
+
 import http.client
 import json
 import logging
@@ -29,8 +30,13 @@ ALGORITHMS_BY_KEY_TYPE = {
     ("RSA", None): frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
 }
 # The PyJWT algorithm that loads each kind of key.
-KEY_LOADERS = {("OKP", "Ed25519"): "EdDSA", ("EC", "P-256"): "ES256", ("EC", "P-384"): "ES384",
-               ("EC", "P-521"): "ES512", ("RSA", None): "RS256"}
+KEY_LOADERS = {
+    ("OKP", "Ed25519"): "EdDSA",
+    ("EC", "P-256"): "ES256",
+    ("EC", "P-384"): "ES384",
+    ("EC", "P-521"): "ES512",
+    ("RSA", None): "RS256",
+}
 ASYMMETRIC_ALGORITHMS = frozenset().union(*ALGORITHMS_BY_KEY_TYPE.values())
 
 
@@ -168,8 +174,9 @@ class JWKSCache:
                 keys = parse_jwks(self._download())
             except (OSError, ValueError, http.client.HTTPException) as error:
                 self._last_fetch_failed = True
-                logger.warning("JWKS fetch from %s failed; keeping %d cached keys: %s",
-                               self.url, len(self._keys), error)
+                logger.warning(
+                    "JWKS fetch from %s failed; keeping %d cached keys: %s", self.url, len(self._keys), error
+                )
                 return
             # Replaced, not merged: a key removed from the JWKS stops being accepted.
             self._keys, self._fetched_at, self._last_fetch_failed = keys, now, False
@@ -179,7 +186,9 @@ class JWKSCache:
             self._lock.release()
 
     def _download(self):
-        request = urllib.request.Request(self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"})
+        request = urllib.request.Request(
+            self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (configured URL)
             body = response.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:

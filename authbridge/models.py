@@ -1,4 +1,5 @@
 """The local user: one row per Better Auth user, created on their first request."""
+
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 

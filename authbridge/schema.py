@@ -1,4 +1,5 @@
 """Declares the bearer scheme in the OpenAPI schema, so Swagger UI's Authorize takes a token."""
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 

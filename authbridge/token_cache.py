@@ -3,6 +3,7 @@
 Entries are keyed by a hash of the token, bounded in number, and live until the token expires
 or USER_RECHECK_SECONDS pass (so a disabled account or a new key set takes effect soon).
 """
+
 import hashlib
 import time
 

@@ -1,4 +1,5 @@
 """Maps a verified token to the local user, creating it just in time."""
+
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError
 from rest_framework import exceptions

@@ -1,4 +1,5 @@
 """Verifies Better Auth JWTs: asymmetric ones against the JWKS, HS256 ones with the shared secret."""
+
 import base64
 import binascii
 import json

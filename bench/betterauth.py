@@ -13,7 +13,7 @@ import secrets
 import string
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from cryptography.hazmat.primitives import serialization
@@ -80,7 +80,7 @@ class FakeBetterAuth:
 
     def mint(self, user_id, email, name, ttl_seconds, now=None):
         now = int(time.time() if now is None else now)
-        created = datetime.fromtimestamp(now - 86400, timezone.utc).isoformat(timespec="milliseconds")
+        created = datetime.fromtimestamp(now - 86400, UTC).isoformat(timespec="milliseconds")
         created = created.replace("+00:00", "Z")
         header = {"alg": "EdDSA", "kid": self.kid}
         payload = {
@@ -97,7 +97,10 @@ class FakeBetterAuth:
             "aud": self.url,
             "sub": user_id,
         }
-        signing_input = (b64url(json.dumps(header, separators=(",", ":")).encode()) + "."
-                         + b64url(json.dumps(payload, separators=(",", ":")).encode()))
+        signing_input = (
+            b64url(json.dumps(header, separators=(",", ":")).encode())
+            + "."
+            + b64url(json.dumps(payload, separators=(",", ":")).encode())
+        )
         sig = self.key.sign(signing_input.encode("ascii"))
         return signing_input + "." + b64url(sig)

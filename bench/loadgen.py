@@ -34,7 +34,7 @@ class ConnClosed(ConnectionError):
 class HTTPConn(asyncio.Protocol):
     """One HTTP/1.1 keep-alive connection with at most one request in flight."""
 
-    __slots__ = ("transport", "buf", "fut", "closed", "nreq", "got_bytes")
+    __slots__ = ("buf", "closed", "fut", "got_bytes", "nreq", "transport")
 
     def __init__(self):
         self.transport = None
@@ -78,7 +78,7 @@ class HTTPConn(asyncio.Protocol):
         j = head.find(b"\r\ncontent-length:")
         if j >= 0:
             k = head.find(b"\r\n", j + 17)
-            length = int(head[j + 17:k] if k >= 0 else head[j + 17:])
+            length = int(head[j + 17 : k] if k >= 0 else head[j + 17 :])
             end = start + length
             if len(buf) < end:
                 return
@@ -101,7 +101,7 @@ class HTTPConn(asyncio.Protocol):
                     break
                 if len(buf) < k + 2 + size + 2:
                     return
-                body += buf[k + 2:k + 2 + size]
+                body += buf[k + 2 : k + 2 + size]
                 pos = k + 2 + size + 2
             body = bytes(body)
         elif status in (204, 304) or status < 200:
@@ -158,13 +158,17 @@ class PhaseStats:
             "reconnects": self.reconnects,
             "stale_retries": self.stale_retries,
             "all_requests": self.all_requests,
-            "cpu_s": (self.cpu_t1 - self.cpu_t0) if self.cpu_t0 is not None and self.cpu_t1 is not None else None,
-            "wall_s": (self.wall_t1 - self.wall_t0) if self.wall_t0 is not None and self.wall_t1 is not None else None,
+            "cpu_s": (self.cpu_t1 - self.cpu_t0)
+            if self.cpu_t0 is not None and self.cpu_t1 is not None
+            else None,
+            "wall_s": (self.wall_t1 - self.wall_t0)
+            if self.wall_t0 is not None and self.wall_t1 is not None
+            else None,
         }
 
 
 class User:
-    __slots__ = ("idx", "auth", "conn", "tasks", "created")
+    __slots__ = ("auth", "conn", "created", "idx", "tasks")
 
     def __init__(self, idx, token):
         self.idx = idx
@@ -202,8 +206,7 @@ class LoadGen:
     async def request(self, user, method, path, body, stats):
         """Return (status, body, t_start, t_end); raises on connection trouble."""
         loop = self.loop
-        req = b"%s %s HTTP/1.1\r\n%s%sAccept: application/json\r\n" % (
-            method, path, self.hosthdr, user.auth)
+        req = b"%s %s HTTP/1.1\r\n%s%sAccept: application/json\r\n" % (method, path, self.hosthdr, user.auth)
         if body is not None:
             req += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
         else:
@@ -252,9 +255,13 @@ class LoadGen:
         elif op == "create":
             self.task_no += 1
             method, path = b"POST", prefix.encode()
-            body = json.dumps({"title": "bench task %d" % self.task_no,
-                               "description": "created by the load generator for user %d" % user.idx},
-                              separators=(",", ":")).encode()
+            body = json.dumps(
+                {
+                    "title": "bench task %d" % self.task_no,
+                    "description": "created by the load generator for user %d" % user.idx,
+                },
+                separators=(",", ":"),
+            ).encode()
         elif op == "patch":
             method, path = b"PATCH", ("%s/%s" % (prefix, random.choice(tasks))).encode()
             body = b'{"completed":true}'
@@ -316,9 +323,13 @@ class LoadGen:
         await asyncio.gather(*(one(u) for u in self.users.values()))
         out = stats.as_dict()
         out.pop("lat_ms")
-        out.update(seconds=time.perf_counter() - perf0, cpu_s=time.process_time() - cpu0,
-                   failures=len(failures), failure_sample=failures[:5],
-                   tasks=sum(len(u.tasks) for u in self.users.values()))
+        out.update(
+            seconds=time.perf_counter() - perf0,
+            cpu_s=time.process_time() - cpu0,
+            failures=len(failures),
+            failure_sample=failures[:5],
+            tasks=sum(len(u.tasks) for u in self.users.values()),
+        )
         return out
 
     async def phase(self, cmd):

@@ -15,10 +15,16 @@ def read_stat(pid):
             data = f.read()
     except OSError:
         return None
-    rest = data[data.rindex(b")") + 2:].split()
+    rest = data[data.rindex(b")") + 2 :].split()
     # rest[0] is field 3 (state); utime is field 14 -> rest[11]
-    return (int(rest[1]), int(rest[11]) / CLK_TCK, int(rest[12]) / CLK_TCK,
-            int(rest[13]) / CLK_TCK, int(rest[14]) / CLK_TCK, int(rest[19]))
+    return (
+        int(rest[1]),
+        int(rest[11]) / CLK_TCK,
+        int(rest[12]) / CLK_TCK,
+        int(rest[13]) / CLK_TCK,
+        int(rest[14]) / CLK_TCK,
+        int(rest[19]),
+    )
 
 
 def read_status(pid):
@@ -123,7 +129,9 @@ class CpuSnapshot:
             "server_cpu_s": server,
             "db_cpu_s": db,
             "worker_restarts": len(set(a.workers) - set(b.workers)),
-            "per_worker_cpu_s": {str(pid): round(v - a.workers.get(pid, 0.0), 3) for pid, v in b.workers.items()},
+            "per_worker_cpu_s": {
+                str(pid): round(v - a.workers.get(pid, 0.0), 3) for pid, v in b.workers.items()
+            },
         }
 
 
@@ -174,7 +182,10 @@ class MemorySampler(threading.Thread):
 
     def summary(self):
         with self.lock:
-            peaks = {pid: max(self.peak_rss.get(pid, 0), self.hwm.get(pid, 0)) for pid in set(self.peak_rss) | set(self.hwm)}
+            peaks = {
+                pid: max(self.peak_rss.get(pid, 0), self.hwm.get(pid, 0))
+                for pid in set(self.peak_rss) | set(self.hwm)
+            }
             return {
                 "workers_seen": len(peaks),
                 "peak_rss_per_worker_mib": {str(p): round(v / 2**20, 1) for p, v in sorted(peaks.items())},

@@ -46,28 +46,50 @@ def main():
     db = Database(a.pg_url)
     db.create()
     try:
-        env = {"DATABASE_URL": db.url, "DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-               "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost", "BETTER_AUTH_URL": auth.url}
+        env = {
+            "DATABASE_URL": db.url,
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "BETTER_AUTH_URL": auth.url,
+        }
         os.environ.update(env)
         os.environ.pop("DJANGO_SETTINGS_MODULE", None)
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=a.api_dir,
-                       env=dict(os.environ), check=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+            cwd=a.api_dir,
+            env=dict(os.environ),
+            check=True,
+            timeout=300,
+        )
         sys.path.insert(0, a.api_dir)
         os.chdir(a.api_dir)
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_api.settings")
         from django.core.wsgi import get_wsgi_application
+
         app = get_wsgi_application()
 
         def call(method, path, token, body=None):
             path, _, query = path.partition("?")
             data = body or b""
             environ = {
-                "REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "127.0.0.1",
-                "SERVER_PORT": "8000", "HTTP_HOST": "127.0.0.1:8000", "SERVER_PROTOCOL": "HTTP/1.1",
-                "HTTP_AUTHORIZATION": "Bearer " + token, "HTTP_ACCEPT": "application/json",
-                "wsgi.input": io.BytesIO(data), "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr,
-                "wsgi.multithread": True, "wsgi.multiprocess": True, "wsgi.run_once": False,
-                "wsgi.version": (1, 0), "CONTENT_LENGTH": str(len(data)),
+                "REQUEST_METHOD": method,
+                "PATH_INFO": path,
+                "QUERY_STRING": query,
+                "SERVER_NAME": "127.0.0.1",
+                "SERVER_PORT": "8000",
+                "HTTP_HOST": "127.0.0.1:8000",
+                "SERVER_PROTOCOL": "HTTP/1.1",
+                "HTTP_AUTHORIZATION": "Bearer " + token,
+                "HTTP_ACCEPT": "application/json",
+                "wsgi.input": io.BytesIO(data),
+                "wsgi.url_scheme": "http",
+                "wsgi.errors": sys.stderr,
+                "wsgi.multithread": True,
+                "wsgi.multiprocess": True,
+                "wsgi.run_once": False,
+                "wsgi.version": (1, 0),
+                "CONTENT_LENGTH": str(len(data)),
             }
             if body is not None:
                 environ["CONTENT_TYPE"] = "application/json"
@@ -87,7 +109,9 @@ def main():
             st, _ = call("GET", prefix + "?limit=20", tok)
             assert st == 200, st
             for k in range(20):
-                st, body = call("POST", prefix, tok, json.dumps({"title": "t%d" % k, "description": "d"}).encode())
+                st, body = call(
+                    "POST", prefix, tok, json.dumps({"title": "t%d" % k, "description": "d"}).encode()
+                )
                 assert st == 201, (st, body)
                 ids.append(json.loads(body)["id"])
             users.append((tok, ids))
@@ -110,8 +134,10 @@ def main():
         for _ in range(a.requests):
             one(a.op)
         w1, c1 = time.perf_counter(), time.process_time()
-        print("%s: %d requests, %.3f ms wall, %.3f ms CPU per request (unprofiled, in process, no gunicorn)"
-              % (a.op, a.requests, 1000 * (w1 - w0) / a.requests, 1000 * (c1 - c0) / a.requests))
+        print(
+            "%s: %d requests, %.3f ms wall, %.3f ms CPU per request (unprofiled, in process, no gunicorn)"
+            % (a.op, a.requests, 1000 * (w1 - w0) / a.requests, 1000 * (c1 - c0) / a.requests)
+        )
         prof = cProfile.Profile(time.process_time)  # CPU time, not wall
         prof.enable()
         for _ in range(a.requests):
@@ -121,6 +147,7 @@ def main():
         pstats.Stats(prof, stream=s).sort_stats(a.sort).print_stats(a.top)
         print(s.getvalue())
         from django.db import connections
+
         connections.close_all()
     finally:
         auth.stop()

@@ -35,7 +35,7 @@ import socket
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -77,40 +77,68 @@ def parse_args(argv=None):
     p.add_argument("--soak", action="store_true", help="add the soak phase (RSS growth) for the API")
     p.add_argument("--users", type=int, default=1000, help="users in scenario a (default 1000)")
     p.add_argument("--duration", type=float, default=60.0, help="measured seconds of scenario a (default 60)")
-    p.add_argument("--think", default="1,3", help="think time: 'lo,hi' uniform seconds, or 'exp:MEAN' (default 1,3)")
+    p.add_argument(
+        "--think", default="1,3", help="think time: 'lo,hi' uniform seconds, or 'exp:MEAN' (default 1,3)"
+    )
     p.add_argument("--sat-conns", type=int, default=64, help="connections in scenario b (default 64)")
-    p.add_argument("--sat-duration", type=float, default=20.0, help="measured seconds of scenario b (default 20)")
+    p.add_argument(
+        "--sat-duration", type=float, default=20.0, help="measured seconds of scenario b (default 20)"
+    )
     p.add_argument("--list-conns", type=int, default=2, help="connections in the list-only phase (default 2)")
-    p.add_argument("--list-duration", type=float, default=10.0, help="measured seconds of the list-only phase")
+    p.add_argument(
+        "--list-duration", type=float, default=10.0, help="measured seconds of the list-only phase"
+    )
     p.add_argument("--soak-duration", type=float, default=300.0)
     p.add_argument("--soak-interval", type=float, default=30.0)
     p.add_argument("--warmup", type=float, default=5.0, help="unmeasured seconds before each window")
     p.add_argument("--ramp-rate", type=float, default=200.0, help="new users (connections) per second")
     p.add_argument("--tasks-per-user", type=int, default=20)
-    p.add_argument("--seed", choices=["api", "db"], default="api",
-                   help="seed the tasks through the API (default) or with one INSERT into tasks_task "
-                        "(users are always provisioned through the API)")
+    p.add_argument(
+        "--seed",
+        choices=["api", "db"],
+        default="api",
+        help="seed the tasks through the API (default) or with one INSERT into tasks_task "
+        "(users are always provisioned through the API)",
+    )
     p.add_argument("--setup-concurrency", type=int, default=32)
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
     p.add_argument("--phases", default="a,list,b", help="comma list of a,list,b,soak (default a,list,b)")
     p.add_argument("--targets", default="api,baseline", help="comma list of api,baseline (default both)")
     p.add_argument("--workers", type=int, default=None, help="gunicorn workers (or env GUNICORN_WORKERS)")
     p.add_argument("--threads", type=int, default=None, help="gunicorn threads (or env GUNICORN_THREADS)")
-    p.add_argument("--worker-class", default=None, help="gunicorn worker class (or env GUNICORN_WORKER_CLASS)")
-    p.add_argument("--keep-alive", type=int, default=None, help="gunicorn keep-alive seconds (or env GUNICORN_KEEPALIVE)")
-    p.add_argument("--gunicorn-conf", default=None,
-                   help="gunicorn config file (default: gunicorn.conf.py in the repo root if it exists)")
+    p.add_argument(
+        "--worker-class", default=None, help="gunicorn worker class (or env GUNICORN_WORKER_CLASS)"
+    )
+    p.add_argument(
+        "--keep-alive", type=int, default=None, help="gunicorn keep-alive seconds (or env GUNICORN_KEEPALIVE)"
+    )
+    p.add_argument(
+        "--gunicorn-conf",
+        default=None,
+        help="gunicorn config file (default: gunicorn.conf.py in the repo root if it exists)",
+    )
     p.add_argument("--api-dir", default=str(REPO), help="directory holding manage.py and the API package")
-    p.add_argument("--api-wsgi", default="todo_api.wsgi", help="WSGI module of the API (default todo_api.wsgi)")
+    p.add_argument(
+        "--api-wsgi", default="todo_api.wsgi", help="WSGI module of the API (default todo_api.wsgi)"
+    )
     p.add_argument("--path-prefix", default="/api/v1/tasks")
-    p.add_argument("--pg-url", default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
-                   help="PostgreSQL server (loopback), without database name")
+    p.add_argument(
+        "--pg-url",
+        default=os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432"),
+        help="PostgreSQL server (loopback), without database name",
+    )
     p.add_argument("--loadgen-procs", type=int, default=1, help="load generator processes (default 1)")
-    p.add_argument("--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the servers")
+    p.add_argument(
+        "--env", action="append", default=[], metavar="KEY=VALUE", help="extra env for the servers"
+    )
     p.add_argument("--out", default=None, help="JSON results file (default bench/results/<time>.json)")
-    p.add_argument("--wait-quiet", type=float, default=None,
-                   help="before each phase wait up to this many seconds for other processes to leave the CPUs "
-                        "idle (default 30, 0 with --quick)")
+    p.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=None,
+        help="before each phase wait up to this many seconds for other processes to leave the CPUs "
+        "idle (default 30, 0 with --quick)",
+    )
     p.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     p.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     a = p.parse_args(argv)
@@ -173,6 +201,7 @@ def machine_info():
     try:
         import django
         import gunicorn
+
         info["django"] = django.get_version()
         info["gunicorn"] = gunicorn.__version__
     except Exception:
@@ -187,8 +216,12 @@ def machine_info():
         best = d if best is None else min(best, d)
     info["calibration_sum_range_1e5_ms"] = round(best, 3)
     try:
-        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=5).stdout.strip()
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         info["git_head"] = head
     except Exception:
         pass
@@ -203,6 +236,7 @@ def free_port():
 
 def check_loopback_url(url):
     from urllib.parse import urlsplit
+
     host = urlsplit(url).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
         raise HarnessError("PostgreSQL must be on loopback, got %r" % host)
@@ -218,6 +252,7 @@ class Database:
 
     def _admin(self, sql):
         import psycopg
+
         with psycopg.connect(self.server_url + "/postgres", autocommit=True, connect_timeout=10) as conn:
             cur = conn.execute(sql)
             return cur.fetchone() if sql.lstrip().upper().startswith("SELECT") else None
@@ -255,34 +290,58 @@ class Server:
     def effective_config(self):
         argv = self.argv[:-1] + ["--print-config", self.wsgi]
         try:
-            out = subprocess.run(argv, cwd=self.chdir, env=self.env, capture_output=True, text=True, timeout=60)
+            out = subprocess.run(
+                argv, cwd=self.chdir, env=self.env, capture_output=True, text=True, timeout=60
+            )
         except subprocess.TimeoutExpired:
             return {}
         cfg = {}
         for line in out.stdout.splitlines():
             key, sep, val = line.partition("=")
             key = key.strip()
-            if sep and key in ("workers", "threads", "worker_class", "keepalive", "worker_connections",
-                               "backlog", "max_requests", "max_requests_jitter", "preload_app", "timeout",
-                               "accesslog", "config"):
+            if sep and key in (
+                "workers",
+                "threads",
+                "worker_class",
+                "keepalive",
+                "worker_connections",
+                "backlog",
+                "max_requests",
+                "max_requests_jitter",
+                "preload_app",
+                "timeout",
+                "accesslog",
+                "config",
+            ):
                 cfg[key] = val.strip()
         self.config = cfg
         return cfg
 
     def start(self, ready_timeout=60.0):
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(self.argv, cwd=self.chdir, env=self.env, stdout=self.logf,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.chdir,
+            env=self.env,
+            stdout=self.logf,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise HarnessError("%s: gunicorn exited with %s\n%s" % (self.name, self.proc.returncode, self.log_tail()))
+                raise HarnessError(
+                    "%s: gunicorn exited with %s\n%s" % (self.name, self.proc.returncode, self.log_tail())
+                )
             status = probe(self.port)
             if status:
                 break
             time.sleep(0.1)
         else:
-            raise HarnessError("%s: gunicorn not answering after %.0f s\n%s" % (self.name, ready_timeout, self.log_tail()))
+            raise HarnessError(
+                "%s: gunicorn not answering after %.0f s\n%s" % (self.name, ready_timeout, self.log_tail())
+            )
         want = int(self.config.get("workers", "1") or 1)
         while time.monotonic() < deadline and len(children(self.proc.pid)) < want:
             time.sleep(0.1)
@@ -359,14 +418,16 @@ def server_env(a, db, auth):
     env = dict(os.environ)
     for k in ("DJANGO_SETTINGS_MODULE", "PYTHONSTARTUP"):
         env.pop(k, None)
-    env.update({
-        "DATABASE_URL": db.url if db else "",
-        "DJANGO_DEBUG": "0",
-        "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "BETTER_AUTH_URL": auth.url,
-        "PYTHONDONTWRITEBYTECODE": "1",
-    })
+    env.update(
+        {
+            "DATABASE_URL": db.url if db else "",
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "BETTER_AUTH_URL": auth.url,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
     for kv in a.env:
         k, _, v = kv.partition("=")
         env[k] = v
@@ -381,8 +442,14 @@ class LoadGens:
     def __init__(self, n, port, prefix, timeout):
         self.procs = []
         for _ in range(n):
-            p = subprocess.Popen([sys.executable, str(HERE / "loadgen.py")], stdin=subprocess.PIPE,
-                                 stdout=subprocess.PIPE, text=True, bufsize=1, cwd=str(HERE))
+            p = subprocess.Popen(
+                [sys.executable, str(HERE / "loadgen.py")],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                bufsize=1,
+                cwd=str(HERE),
+            )
             self.procs.append(p)
         self.broadcast({"host": LOOPBACK, "port": port, "prefix": prefix, "timeout": timeout}, timeout=30)
 
@@ -442,9 +509,14 @@ def lat_summary(vals):
     vals = sorted(vals)
     if not vals:
         return {"n": 0}
-    return {"n": len(vals), "p50": round(pct(vals, 0.50), 2), "p95": round(pct(vals, 0.95), 2),
-            "p99": round(pct(vals, 0.99), 2), "max": round(vals[-1], 2),
-            "mean": round(sum(vals) / len(vals), 2)}
+    return {
+        "n": len(vals),
+        "p50": round(pct(vals, 0.50), 2),
+        "p95": round(pct(vals, 0.95), 2),
+        "p99": round(pct(vals, 0.99), 2),
+        "max": round(vals[-1], 2),
+        "mean": round(sum(vals) / len(vals), 2),
+    }
 
 
 def merge_phase(results, cpu, window_s, mem_now):
@@ -524,6 +596,7 @@ def phase_plan(a, name):
 def wait_quiet(limit, threshold=0.3):
     """Wait (at most `limit` s) until the machine's CPUs are nearly idle while we are idle."""
     from procstat import machine_cpu
+
     t_start = time.monotonic()
     busy = None
     while True:
@@ -548,6 +621,7 @@ def rss_mib_now(master_pid):
 def seed_db(db, subs, per_user):
     """INSERT per_user tasks for each provisioned user; {user index: [task ids]}."""
     import psycopg
+
     index = {sub: i for i, sub in enumerate(subs)}
     out = {}
     with psycopg.connect(db.url, connect_timeout=10) as conn:
@@ -557,7 +631,8 @@ def seed_db(db, subs, per_user):
             "now() - make_interval(secs => g), now() - make_interval(secs => g) "
             "FROM authbridge_user u CROSS JOIN generate_series(1, %s) g WHERE u.sub = ANY(%s) "
             "RETURNING id, (SELECT sub FROM authbridge_user WHERE id = owner_id)",
-            (per_user, list(subs))).fetchall()
+            (per_user, list(subs)),
+        ).fetchall()
         conn.execute("ANALYZE tasks_task")
     for tid, sub in rows:
         out.setdefault(index[sub], []).append(tid)
@@ -579,8 +654,14 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
     jwks0 = auth.jwks_hits
     if name == "api":
         t = time.monotonic()
-        mig = subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=chdir, env=env,
-                             capture_output=True, text=True, timeout=300)
+        mig = subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=chdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if mig.returncode != 0:
             raise HarnessError("migrate failed:\n%s%s" % (mig.stdout[-3000:], mig.stderr[-3000:]))
         result["migrate_s"] = round(time.monotonic() - t, 2)
@@ -602,24 +683,37 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
         gens.collect(30)
         t = time.monotonic()
         per_user = a.tasks_per_user if (a.seed == "api" or name != "api") else 0
-        setup = gens.broadcast({"cmd": "setup", "tasks_per_user": per_user,
-                                "concurrency": max(1, a.setup_concurrency // k), "max_seconds": 900}, timeout=960)
-        s = {"seconds": round(time.monotonic() - t, 2),
-             "requests": sum(x["all_requests"] for x in setup),
-             "failures": sum(x["failures"] for x in setup),
-             "failure_sample": [f for x in setup for f in x["failure_sample"]][:5],
-             "tasks": sum(x["tasks"] for x in setup),
-             "loadgen_cpu_s": round(sum(x["cpu_s"] for x in setup), 3)}
+        setup = gens.broadcast(
+            {
+                "cmd": "setup",
+                "tasks_per_user": per_user,
+                "concurrency": max(1, a.setup_concurrency // k),
+                "max_seconds": 900,
+            },
+            timeout=960,
+        )
+        s = {
+            "seconds": round(time.monotonic() - t, 2),
+            "requests": sum(x["all_requests"] for x in setup),
+            "failures": sum(x["failures"] for x in setup),
+            "failure_sample": [f for x in setup for f in x["failure_sample"]][:5],
+            "tasks": sum(x["tasks"] for x in setup),
+            "loadgen_cpu_s": round(sum(x["cpu_s"] for x in setup), 3),
+        }
         if per_user != a.tasks_per_user:
             t2 = time.monotonic()
             by_user = seed_db(db, subs, a.tasks_per_user)
             for i in range(k):
-                gens.send(i, {"cmd": "tasks", "tasks": [[u, ids] for u, ids in by_user.items() if u % k == i]})
+                gens.send(
+                    i, {"cmd": "tasks", "tasks": [[u, ids] for u, ids in by_user.items() if u % k == i]}
+                )
             s["tasks"] = sum(x["tasks"] for x in gens.collect(60))
             s["db_seed_s"] = round(time.monotonic() - t2, 2)
         result["setup"] = s
-        log("%s: provisioned %d users, %d tasks, %d requests in %.1f s (%d failures %s)"
-            % (name, len(tokens), s["tasks"], s["requests"], s["seconds"], s["failures"], s["failure_sample"]))
+        log(
+            "%s: provisioned %d users, %d tasks, %d requests in %.1f s (%d failures %s)"
+            % (name, len(tokens), s["tasks"], s["requests"], s["seconds"], s["failures"], s["failure_sample"])
+        )
         if s["failures"]:
             result["setup_error"] = "setup had %d failures: %s" % (s["failures"], s["failure_sample"])
         for ph in a.phase_list:
@@ -630,16 +724,35 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
             if a.wait_quiet > 0:
                 waited, busy = wait_quiet(a.wait_quiet)
                 if waited > 1:
-                    log("%s: waited %.0f s for a quiet machine (others now use %.2f cores)" % (name, waited, busy))
+                    log(
+                        "%s: waited %.0f s for a quiet machine (others now use %.2f cores)"
+                        % (name, waited, busy)
+                    )
             think_mean = 0.0
             if plan["think"]:
-                think_mean = (plan["think"][1] + plan["think"][2]) / 2 if plan["think"][0] == "uniform" else plan["think"][1]
+                think_mean = (
+                    (plan["think"][1] + plan["think"][2]) / 2
+                    if plan["think"][0] == "uniform"
+                    else plan["think"][1]
+                )
             ts = time.monotonic() + 0.3
             t0 = ts + n / a.ramp_rate + think_mean + a.warmup
             t1 = t0 + plan["duration"]
-            cmd = {"cmd": "phase", "ts": ts, "t0": t0, "t1": t1, "users": n, "mix": plan["mix"],
-                   "think": plan["think"], "ramp_rate": a.ramp_rate, "close_after": True}
-            log("%s: phase %s: %d users, window %.0f s starts in %.1f s" % (name, ph, n, plan["duration"], t0 - time.monotonic()))
+            cmd = {
+                "cmd": "phase",
+                "ts": ts,
+                "t0": t0,
+                "t1": t1,
+                "users": n,
+                "mix": plan["mix"],
+                "think": plan["think"],
+                "ramp_rate": a.ramp_rate,
+                "close_after": True,
+            }
+            log(
+                "%s: phase %s: %d users, window %.0f s starts in %.1f s"
+                % (name, ph, n, plan["duration"], t0 - time.monotonic())
+            )
             for i in range(k):
                 gens.send(i, cmd)
             time.sleep(max(0.0, t0 - time.monotonic()))
@@ -650,7 +763,9 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
                 nxt = t0
                 while nxt <= t1 + 0.01:
                     time.sleep(max(0.0, nxt - time.monotonic()))
-                    rss_series.append({"t_s": round(time.monotonic() - t0, 1), "rss_mib": rss_mib_now(server.proc.pid)})
+                    rss_series.append(
+                        {"t_s": round(time.monotonic() - t0, 1), "rss_mib": rss_mib_now(server.proc.pid)}
+                    )
                     nxt += a.soak_interval
             time.sleep(max(0.0, t1 - time.monotonic()))
             c1 = CpuSnapshot(server.proc.pid, db.name if (db and name == "api") else None, own)
@@ -662,13 +777,26 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
             if rss_series:
                 merged["rss_series"] = rss_series
                 first, last = rss_series[0]["rss_mib"], rss_series[-1]["rss_mib"]
-                merged["rss_growth_mib"] = {pid: round(last[pid] - first[pid], 1) for pid in last if pid in first}
+                merged["rss_growth_mib"] = {
+                    pid: round(last[pid] - first[pid], 1) for pid in last if pid in first
+                }
             result["phases"][ph] = merged
             lat = merged["latency_ms"]
-            log("%s: phase %s: %d req, %.1f req/s, p50 %s p95 %s p99 %s ms, %d errors, server %.3f ms CPU/req, loadgen %.4f ms CPU/req"
-                % (name, ph, merged["requests"], merged["throughput_rps"] or 0, lat.get("p50"), lat.get("p95"),
-                   lat.get("p99"), merged["errors"], merged["server_cpu_ms_per_req"] or 0,
-                   merged["loadgen_cpu_ms_per_req"] or 0))
+            log(
+                "%s: phase %s: %d req, %.1f req/s, p50 %s p95 %s p99 %s ms, %d errors, server %.3f ms CPU/req, loadgen %.4f ms CPU/req"
+                % (
+                    name,
+                    ph,
+                    merged["requests"],
+                    merged["throughput_rps"] or 0,
+                    lat.get("p50"),
+                    lat.get("p95"),
+                    lat.get("p99"),
+                    merged["errors"],
+                    merged["server_cpu_ms_per_req"] or 0,
+                    merged["loadgen_cpu_ms_per_req"] or 0,
+                )
+            )
             time.sleep(0.5)
         result["jwks_fetches"] = auth.jwks_hits - jwks0
     finally:
@@ -707,74 +835,172 @@ def evaluate(report):
     ph = api["phases"]
 
     def add(name, value, limit, ok):
-        checks.append({"check": name, "value": value, "limit": limit, "pass": bool(ok) if value is not None else False})
+        checks.append(
+            {"check": name, "value": value, "limit": limit, "pass": bool(ok) if value is not None else False}
+        )
 
     if "a" in ph:
         p = ph["a"]
-        add("scenario a p95 latency (ms)", p["latency_ms"].get("p95"), TARGET_LIMITS["a_p95_ms"],
-            p["latency_ms"].get("p95") is not None and p["latency_ms"]["p95"] <= TARGET_LIMITS["a_p95_ms"])
-        add("scenario a p99 latency (ms)", p["latency_ms"].get("p99"), TARGET_LIMITS["a_p99_ms"],
-            p["latency_ms"].get("p99") is not None and p["latency_ms"]["p99"] <= TARGET_LIMITS["a_p99_ms"])
+        add(
+            "scenario a p95 latency (ms)",
+            p["latency_ms"].get("p95"),
+            TARGET_LIMITS["a_p95_ms"],
+            p["latency_ms"].get("p95") is not None and p["latency_ms"]["p95"] <= TARGET_LIMITS["a_p95_ms"],
+        )
+        add(
+            "scenario a p99 latency (ms)",
+            p["latency_ms"].get("p99"),
+            TARGET_LIMITS["a_p99_ms"],
+            p["latency_ms"].get("p99") is not None and p["latency_ms"]["p99"] <= TARGET_LIMITS["a_p99_ms"],
+        )
         add("scenario a errors", p["errors"], TARGET_LIMITS["a_errors"], p["errors"] == 0)
-        add("mix server CPU/request, scenario a (ms)", p["server_cpu_ms_per_req"], TARGET_LIMITS["mix_cpu_ms_per_req"],
-            p["server_cpu_ms_per_req"] is not None and p["server_cpu_ms_per_req"] <= TARGET_LIMITS["mix_cpu_ms_per_req"])
+        add(
+            "mix server CPU/request, scenario a (ms)",
+            p["server_cpu_ms_per_req"],
+            TARGET_LIMITS["mix_cpu_ms_per_req"],
+            p["server_cpu_ms_per_req"] is not None
+            and p["server_cpu_ms_per_req"] <= TARGET_LIMITS["mix_cpu_ms_per_req"],
+        )
     if "b" in ph:
         p = ph["b"]
-        add("mix server CPU/request, scenario b (ms)", p["server_cpu_ms_per_req"], TARGET_LIMITS["mix_cpu_ms_per_req"],
-            p["server_cpu_ms_per_req"] is not None and p["server_cpu_ms_per_req"] <= TARGET_LIMITS["mix_cpu_ms_per_req"])
+        add(
+            "mix server CPU/request, scenario b (ms)",
+            p["server_cpu_ms_per_req"],
+            TARGET_LIMITS["mix_cpu_ms_per_req"],
+            p["server_cpu_ms_per_req"] is not None
+            and p["server_cpu_ms_per_req"] <= TARGET_LIMITS["mix_cpu_ms_per_req"],
+        )
     if "list" in ph:
         p = ph["list"]
-        add("list of 20 server CPU/request (ms)", p["server_cpu_ms_per_req"], TARGET_LIMITS["list_cpu_ms_per_req"],
-            p["server_cpu_ms_per_req"] is not None and p["server_cpu_ms_per_req"] <= TARGET_LIMITS["list_cpu_ms_per_req"])
+        add(
+            "list of 20 server CPU/request (ms)",
+            p["server_cpu_ms_per_req"],
+            TARGET_LIMITS["list_cpu_ms_per_req"],
+            p["server_cpu_ms_per_req"] is not None
+            and p["server_cpu_ms_per_req"] <= TARGET_LIMITS["list_cpu_ms_per_req"],
+        )
     peak = api.get("memory", {}).get("peak_rss_max_worker_mib")
-    add("peak RSS per worker (MiB)", peak, TARGET_LIMITS["peak_rss_mib_per_worker"],
-        peak is not None and peak <= TARGET_LIMITS["peak_rss_mib_per_worker"])
+    add(
+        "peak RSS per worker (MiB)",
+        peak,
+        TARGET_LIMITS["peak_rss_mib_per_worker"],
+        peak is not None and peak <= TARGET_LIMITS["peak_rss_mib_per_worker"],
+    )
     return checks
 
 
 def render(report):
     lines = []
     m = report["machine"]
-    lines.append("Machine: %s CPU(s), %s, %s GiB RAM, Python %s, Django %s, gunicorn %s, PostgreSQL %s, kernel %s, "
-                 "yardstick sum(range(1e5)) %s ms"
-                 % (m.get("nproc"), m.get("cpu_model"), m.get("mem_gib"), m.get("python"), m.get("django"),
-                    m.get("gunicorn"), m.get("postgres"), m.get("kernel"), m.get("calibration_sum_range_1e5_ms")))
+    lines.append(
+        "Machine: %s CPU(s), %s, %s GiB RAM, Python %s, Django %s, gunicorn %s, PostgreSQL %s, kernel %s, "
+        "yardstick sum(range(1e5)) %s ms"
+        % (
+            m.get("nproc"),
+            m.get("cpu_model"),
+            m.get("mem_gib"),
+            m.get("python"),
+            m.get("django"),
+            m.get("gunicorn"),
+            m.get("postgres"),
+            m.get("kernel"),
+            m.get("calibration_sum_range_1e5_ms"),
+        )
+    )
     lines.append("Run: %s  mode=%s  git=%s" % (report["started"], report["mode"], m.get("git_head")))
     for tname, t in report["targets"].items():
         g = t.get("gunicorn", {})
-        lines.append("%s: gunicorn %s  [workers=%s threads=%s class=%s keepalive=%s]  setup %s  jwks fetches %s"
-                     % (tname, t.get("gunicorn_argv"), g.get("workers"), g.get("threads"), g.get("worker_class"),
-                        g.get("keepalive"), _setup_str(t.get("setup")), t.get("jwks_fetches")))
+        lines.append(
+            "%s: gunicorn %s  [workers=%s threads=%s class=%s keepalive=%s]  setup %s  jwks fetches %s"
+            % (
+                tname,
+                t.get("gunicorn_argv"),
+                g.get("workers"),
+                g.get("threads"),
+                g.get("worker_class"),
+                g.get("keepalive"),
+                _setup_str(t.get("setup")),
+                t.get("jwks_fetches"),
+            )
+        )
     lines.append("")
-    hdr = ("target", "phase", "conns", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors",
-           "srv CPU ms/req", "srv cores", "db CPU ms/req", "loadgen ms/req", "other cores", "peak RSS/wkr MiB")
+    hdr = (
+        "target",
+        "phase",
+        "conns",
+        "requests",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "errors",
+        "srv CPU ms/req",
+        "srv cores",
+        "db CPU ms/req",
+        "loadgen ms/req",
+        "other cores",
+        "peak RSS/wkr MiB",
+    )
     rows = [hdr]
     for tname, t in report["targets"].items():
         peak = t.get("memory", {}).get("peak_rss_max_worker_mib")
         for ph, p in t["phases"].items():
             lat = p["latency_ms"]
-            rows.append((tname, ph, p["users"], p["requests"], fmt(p["throughput_rps"]), fmt(lat.get("p50"), 2),
-                         fmt(lat.get("p95"), 2), fmt(lat.get("p99"), 2), fmt(lat.get("max"), 1), p["errors"],
-                         fmt(p["server_cpu_ms_per_req"], 3), fmt(p["server_cpu_cores"], 2),
-                         fmt(p["db_cpu_ms_per_req"], 3) if tname == "api" else "-",
-                         fmt(p["loadgen_cpu_ms_per_req"], 4), fmt(p.get("other_cpu_cores"), 2), fmt(peak)))
+            rows.append(
+                (
+                    tname,
+                    ph,
+                    p["users"],
+                    p["requests"],
+                    fmt(p["throughput_rps"]),
+                    fmt(lat.get("p50"), 2),
+                    fmt(lat.get("p95"), 2),
+                    fmt(lat.get("p99"), 2),
+                    fmt(lat.get("max"), 1),
+                    p["errors"],
+                    fmt(p["server_cpu_ms_per_req"], 3),
+                    fmt(p["server_cpu_cores"], 2),
+                    fmt(p["db_cpu_ms_per_req"], 3) if tname == "api" else "-",
+                    fmt(p["loadgen_cpu_ms_per_req"], 4),
+                    fmt(p.get("other_cpu_cores"), 2),
+                    fmt(peak),
+                )
+            )
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(hdr))]
     for k, r in enumerate(rows):
-        lines.append("  ".join(str(c).rjust(widths[i]) if i > 1 else str(c).ljust(widths[i]) for i, c in enumerate(r)))
+        lines.append(
+            "  ".join(str(c).rjust(widths[i]) if i > 1 else str(c).ljust(widths[i]) for i, c in enumerate(r))
+        )
         if k == 0:
             lines.append("  ".join("-" * w for w in widths))
-    busy = [(t, ph, p["other_cpu_cores"]) for t, x in report["targets"].items() for ph, p in x["phases"].items()
-            if (p.get("other_cpu_cores") or 0) > 0.2]
+    busy = [
+        (t, ph, p["other_cpu_cores"])
+        for t, x in report["targets"].items()
+        for ph, p in x["phases"].items()
+        if (p.get("other_cpu_cores") or 0) > 0.2
+    ]
     if busy:
-        lines.append("WARNING: other processes used CPU during the windows (cores): %s -- the machine was not quiet, "
-                     "latencies and throughput are pessimistic" % ", ".join("%s/%s %.2f" % b for b in busy))
+        lines.append(
+            "WARNING: other processes used CPU during the windows (cores): %s -- the machine was not quiet, "
+            "latencies and throughput are pessimistic" % ", ".join("%s/%s %.2f" % b for b in busy)
+        )
     # errors detail
     for tname, t in report["targets"].items():
         for ph, p in t["phases"].items():
             if p["errors"] or p["reconnects"] or p["stale_retries"]:
-                lines.append("%s/%s: errors by status %s, connection errors %s, connects %d (reconnects %d, stale keep-alive retries %d)"
-                             % (tname, ph, p["errors_by_status"] or "{}", p["conn_errors"] or "{}", p["connects"],
-                                p["reconnects"], p["stale_retries"]))
+                lines.append(
+                    "%s/%s: errors by status %s, connection errors %s, connects %d (reconnects %d, stale keep-alive retries %d)"
+                    % (
+                        tname,
+                        ph,
+                        p["errors_by_status"] or "{}",
+                        p["conn_errors"] or "{}",
+                        p["connects"],
+                        p["reconnects"],
+                        p["stale_retries"],
+                    )
+                )
     # per-op latency, scenario a
     for tname, t in report["targets"].items():
         for ph in ("a", "b"):
@@ -785,27 +1011,45 @@ def render(report):
             for op in OPS:
                 s = p["latency_ms_by_op"].get(op)
                 if s and s["n"]:
-                    parts.append("%s n=%d p50 %.1f p95 %.1f p99 %.1f" % (op, s["n"], s["p50"], s["p95"], s["p99"]))
+                    parts.append(
+                        "%s n=%d p50 %.1f p95 %.1f p99 %.1f" % (op, s["n"], s["p50"], s["p95"], s["p99"])
+                    )
             lines.append("%s/%s by op (ms): %s" % (tname, ph, "; ".join(parts)))
-    if "ratios" in report and report["ratios"]:
+    if report.get("ratios"):
         lines.append("")
         lines.append("API / baseline:")
         for ph, r in report["ratios"].items():
-            lines.append("  %-5s CPU/req %sx   p95 %sx   (API %s vs baseline %s ms CPU/req)"
-                         % (ph, fmt(r["cpu_per_req"], 2), fmt(r["p95"], 2), fmt(r["api_cpu_ms"], 3), fmt(r["baseline_cpu_ms"], 3)))
+            lines.append(
+                "  %-5s CPU/req %sx   p95 %sx   (API %s vs baseline %s ms CPU/req)"
+                % (
+                    ph,
+                    fmt(r["cpu_per_req"], 2),
+                    fmt(r["p95"], 2),
+                    fmt(r["api_cpu_ms"], 3),
+                    fmt(r["baseline_cpu_ms"], 3),
+                )
+            )
     for tname, t in report["targets"].items():
         soak = t["phases"].get("soak")
         if soak and soak.get("rss_series"):
             lines.append("")
-            lines.append("Soak (%s): RSS per worker (MiB) every %ss:" % (tname, report["args"]["soak_interval"]))
+            lines.append(
+                "Soak (%s): RSS per worker (MiB) every %ss:" % (tname, report["args"]["soak_interval"])
+            )
             for s in soak["rss_series"]:
-                lines.append("  t=%6.1fs  %s" % (s["t_s"], "  ".join("%s:%.1f" % kv for kv in sorted(s["rss_mib"].items()))))
+                lines.append(
+                    "  t=%6.1fs  %s"
+                    % (s["t_s"], "  ".join("%s:%.1f" % kv for kv in sorted(s["rss_mib"].items())))
+                )
             lines.append("  growth over the soak: %s MiB" % soak.get("rss_growth_mib"))
     if report.get("checks"):
         lines.append("")
         lines.append("Targets (API):")
         for c in report["checks"]:
-            lines.append("  [%s] %-42s %s (limit %s)" % ("PASS" if c["pass"] else "FAIL", c["check"], fmt(c["value"], 3), c["limit"]))
+            lines.append(
+                "  [%s] %-42s %s (limit %s)"
+                % ("PASS" if c["pass"] else "FAIL", c["check"], fmt(c["value"], 3), c["limit"])
+            )
     if report.get("harness_errors"):
         lines.append("")
         lines.append("HARNESS PROBLEMS:")
@@ -825,7 +1069,7 @@ def _setup_str(s):
 
 def main(argv=None):
     a = parse_args(argv)
-    started = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     run_dir = HERE / "results"
     run_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -838,19 +1082,33 @@ def main(argv=None):
 
     signal.signal(signal.SIGTERM, on_term)
 
-    report = {"started": started, "mode": "quick" if a.quick else ("soak" if a.soak else "full"),
-              "args": {k: v for k, v in vars(a).items() if k not in ("env",)},
-              "machine": machine_info(), "targets": {}, "harness_errors": []}
+    report = {
+        "started": started,
+        "mode": "quick" if a.quick else ("soak" if a.soak else "full"),
+        "args": {k: v for k, v in vars(a).items() if k not in ("env",)},
+        "machine": machine_info(),
+        "targets": {},
+        "harness_errors": [],
+    }
     auth = FakeBetterAuth().start()
     db = None
     n_users = max(a.users, a.sat_conns, a.list_conns)
-    total_est = 3600 + n_users / a.ramp_rate + a.duration + a.sat_duration + a.list_duration + (a.soak_duration if a.soak else 0)
+    total_est = (
+        3600
+        + n_users / a.ramp_rate
+        + a.duration
+        + a.sat_duration
+        + a.list_duration
+        + (a.soak_duration if a.soak else 0)
+    )
     tokens = []
     subs = []
     for i in range(n_users):
         uid = random_id(32)
         subs.append(uid)
-        tokens.append(auth.mint(uid, "bench%d@example.test" % i, "Bench User %d" % i, ttl_seconds=int(total_est)))
+        tokens.append(
+            auth.mint(uid, "bench%d@example.test" % i, "Bench User %d" % i, ttl_seconds=int(total_est))
+        )
     exit_code = 0
     try:
         db = Database(a.pg_url)
@@ -885,10 +1143,12 @@ def main(argv=None):
         for ph in api["phases"]:
             if ph in base["phases"]:
                 x, y = api["phases"][ph], base["phases"][ph]
-                report["ratios"][ph] = {"cpu_per_req": ratio(x["server_cpu_ms_per_req"], y["server_cpu_ms_per_req"]),
-                                        "p95": ratio(x["latency_ms"].get("p95"), y["latency_ms"].get("p95")),
-                                        "api_cpu_ms": x["server_cpu_ms_per_req"],
-                                        "baseline_cpu_ms": y["server_cpu_ms_per_req"]}
+                report["ratios"][ph] = {
+                    "cpu_per_req": ratio(x["server_cpu_ms_per_req"], y["server_cpu_ms_per_req"]),
+                    "p95": ratio(x["latency_ms"].get("p95"), y["latency_ms"].get("p95")),
+                    "api_cpu_ms": x["server_cpu_ms_per_req"],
+                    "baseline_cpu_ms": y["server_cpu_ms_per_req"],
+                }
     report["checks"] = evaluate(report)
     # harness sanity: every target ran, every phase completed requests, setup worked
     for tname in a.target_list:
@@ -901,12 +1161,19 @@ def main(argv=None):
             if p["requests"] == 0:
                 report["harness_errors"].append("%s/%s: no request completed" % (tname, ph))
             if a.quick and p["errors"]:
-                report["harness_errors"].append("%s/%s: %d errors %s %s" % (tname, ph, p["errors"], p["errors_by_status"], p["conn_errors"]))
+                report["harness_errors"].append(
+                    "%s/%s: %d errors %s %s"
+                    % (tname, ph, p["errors"], p["errors_by_status"], p["conn_errors"])
+                )
             if p["abandoned_users"]:
-                report["harness_errors"].append("%s/%s: %d users still busy at the hard stop" % (tname, ph, p["abandoned_users"]))
+                report["harness_errors"].append(
+                    "%s/%s: %d users still busy at the hard stop" % (tname, ph, p["abandoned_users"])
+                )
         if a.quick and t.get("phases") and any(p["errors"] for p in t["phases"].values()):
-            report["harness_errors"].append("%s gunicorn log tail:\n%s" % (tname, t.get("gunicorn_log_tail", "")))
-    report["finished"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+            report["harness_errors"].append(
+                "%s gunicorn log tail:\n%s" % (tname, t.get("gunicorn_log_tail", ""))
+            )
+    report["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = render(report)
     print(text, flush=True)
     out_path.parent.mkdir(parents=True, exist_ok=True)

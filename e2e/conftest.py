@@ -15,6 +15,7 @@ Environment knobs (all optional):
                            (default postgres://postgres@127.0.0.1:5432/postgres)
   E2E_KEEP_LOGS=1          keep the server logs directory after the run
 """
+
 import json
 import os
 import secrets
@@ -30,7 +31,7 @@ import pytest
 if str(Path(__file__).resolve().parent) not in sys.path:  # also under --import-mode=importlib
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from e2e_support import BA_DIR, PYTHON, REPO, ApiServer, BetterAuthServer, Stack, base_env  # noqa: E402
+from e2e_support import BA_DIR, PYTHON, REPO, ApiServer, BetterAuthServer, Stack, base_env
 
 
 def pytest_configure(config):
@@ -52,6 +53,7 @@ def e2e_log_dir():
 
 def _node_modules_match_lock():
     """True when node_modules holds exactly the versions package-lock.json pins."""
+
     def versions(path):
         packages = json.loads(path.read_text())["packages"]
         return {name: entry.get("version") for name, entry in packages.items() if name}
@@ -70,7 +72,11 @@ def better_auth_installed():
         pytest.fail("Node.js 20 and npm are needed for the Better Auth e2e tests (see README, Quick start)")
     if not _node_modules_match_lock():
         result = subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund"], cwd=BA_DIR, capture_output=True, text=True, timeout=600,
+            ["npm", "ci", "--no-audit", "--no-fund"],
+            cwd=BA_DIR,
+            capture_output=True,
+            text=True,
+            timeout=600,
         )
         if result.returncode != 0:
             pytest.fail(f"npm ci failed in {BA_DIR}:\n{result.stdout}\n{result.stderr}")
@@ -90,11 +96,19 @@ def e2e_database_url():
     url = urllib.parse.urlunsplit(parts._replace(path=f"/{name}"))
     try:
         env = base_env()
-        env.update(DATABASE_URL=url, DJANGO_DEBUG="0", DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
-                   DJANGO_ALLOWED_HOSTS="127.0.0.1")
+        env.update(
+            DATABASE_URL=url,
+            DJANGO_DEBUG="0",
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+            DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        )
         result = subprocess.run(
-            [str(PYTHON), "manage.py", "migrate", "--noinput"], cwd=REPO, env=env,
-            capture_output=True, text=True, timeout=300,
+            [str(PYTHON), "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
         )
         if result.returncode != 0:
             pytest.fail(f"manage.py migrate failed:\n{result.stdout}\n{result.stderr}")
@@ -109,10 +123,21 @@ def start_stack(better_auth_installed, e2e_database_url, e2e_log_dir):
     """Factory: start a Better Auth server and an API that trusts it; all stopped at the end."""
     started = []
 
-    def start(*, alg="EdDSA", rotation_interval=None, grace_period=None, expiration=None, api_env=None,
-              share_secret=False, api_host=None):
+    def start(
+        *,
+        alg="EdDSA",
+        rotation_interval=None,
+        grace_period=None,
+        expiration=None,
+        api_env=None,
+        share_secret=False,
+        api_host=None,
+    ):
         ba = BetterAuthServer(
-            e2e_log_dir, alg=alg, rotation_interval=rotation_interval, grace_period=grace_period,
+            e2e_log_dir,
+            alg=alg,
+            rotation_interval=rotation_interval,
+            grace_period=grace_period,
             expiration=expiration,
         )
         started.append(ba)
@@ -121,7 +146,9 @@ def start_stack(better_auth_installed, e2e_database_url, e2e_log_dir):
             api_env["BETTER_AUTH_SECRET"] = ba.secret
         # api_host: the API is told another name for the same server (e.g. localhost for 127.0.0.1).
         better_auth_url = ba.url.replace("127.0.0.1", api_host) if api_host else ba.url
-        api = ApiServer(e2e_log_dir, database_url=e2e_database_url, better_auth_url=better_auth_url, extra_env=api_env)
+        api = ApiServer(
+            e2e_log_dir, database_url=e2e_database_url, better_auth_url=better_auth_url, extra_env=api_env
+        )
         started.append(api)
         return Stack(ba, api)
 

@@ -1,4 +1,5 @@
 """Helpers for the e2e tests: HTTP on loopback, server processes, Better Auth users."""
+
 import base64
 import http.cookies
 import json
@@ -103,7 +104,12 @@ class ServerProcess:
         self.log_path = Path(log_dir) / f"{name}.log"
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(
-            args, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+            args,
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
 
@@ -246,8 +252,16 @@ class ApiServer:
         # One worker: JWKS caches are per process, and the outage test needs the
         # process that saw a key to be the one that answers.
         # No control socket: several test servers (and a developer's) would share its path.
-        args += ["--bind", "127.0.0.1:0", "--workers", "1", "--error-logfile", "-", "--no-control-socket",
-                 "todo_api.wsgi"]
+        args += [
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            "1",
+            "--error-logfile",
+            "-",
+            "--no-control-socket",
+            "todo_api.wsgi",
+        ]
         name = f"api-{secrets.token_hex(3)}"
         self.process = ServerProcess(name, args, cwd=REPO, env=env, log_dir=log_dir)
         port = self.process.wait_for_log(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
@@ -281,5 +295,3 @@ class Stack:
     def stop(self):
         self.api.stop()
         self.ba.stop()
-
-

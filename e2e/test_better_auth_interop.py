@@ -5,6 +5,7 @@ GET /api/auth/token, and call our API (gunicorn + PostgreSQL) with it.
 
 Run alone with:  .venv/bin/python -m pytest e2e -m e2e -p no:cacheprovider
 """
+
 import json
 import secrets
 import subprocess
@@ -12,7 +13,6 @@ import time
 
 import jwt as pyjwt
 import pytest
-
 from e2e_support import ALGORITHMS, BA_DIR, PASSWORD, base_env, jwt_parts
 
 pytestmark = pytest.mark.e2e
@@ -96,8 +96,9 @@ def test_me_with_unicode_name_and_mixed_case_email(main_stack):
 
 def test_v1_crud(main_stack, alice):
     api, token = main_stack.api, alice.token()
-    created = api.request("POST", "/api/v1/tasks", token=token,
-                          json_body={"title": "Buy milk", "description": "2 litres"})
+    created = api.request(
+        "POST", "/api/v1/tasks", token=token, json_body={"title": "Buy milk", "description": "2 litres"}
+    )
     assert created.status == 201, created
     task = _check_task(created.json, title="Buy milk", description="2 litres", completed=False)
     task_id = task["id"]
@@ -111,8 +112,12 @@ def test_v1_crud(main_stack, alice):
     got = api.get(f"/api/v1/tasks/{task_id}", token=token)
     assert got.status == 200 and got.json == task, got
 
-    put = api.request("PUT", f"/api/v1/tasks/{task_id}", token=token,
-                      json_body={"title": "Buy oat milk", "description": "", "completed": True})
+    put = api.request(
+        "PUT",
+        f"/api/v1/tasks/{task_id}",
+        token=token,
+        json_body={"title": "Buy oat milk", "description": "", "completed": True},
+    )
     assert put.status == 200, put
     _check_task(put.json, id=task_id, title="Buy oat milk", description="", completed=True)
 
@@ -141,8 +146,12 @@ def test_compatibility_routes(main_stack, alice):
 
     assert api.get(f"{base}/{task_id}", token=token).json == task
 
-    put = api.request("PUT", f"{base}/{task_id}", token=token,
-                      json_body={"title": "Write the report", "description": "by Friday"})
+    put = api.request(
+        "PUT",
+        f"{base}/{task_id}",
+        token=token,
+        json_body={"title": "Write the report", "description": "by Friday"},
+    )
     assert put.status == 200, put
     _check_task(put.json, title="Write the report", description="by Friday")
 
@@ -172,8 +181,12 @@ def test_users_are_isolated(main_stack, alice, bob):
 
     bob_list = api.get("/api/v1/tasks", token=bob_token)
     assert bob_list.status == 200 and task_id not in [t["id"] for t in bob_list.json["results"]], bob_list
-    for method, body in (("GET", None), ("PUT", {"title": "hacked"}), ("PATCH", {"title": "hacked"}),
-                         ("DELETE", None)):
+    for method, body in (
+        ("GET", None),
+        ("PUT", {"title": "hacked"}),
+        ("PATCH", {"title": "hacked"}),
+        ("DELETE", None),
+    ):
         response = api.request(method, f"/api/v1/tasks/{task_id}", token=bob_token, json_body=body)
         assert response.status == 404, (method, response)
         response = api.request(method, f"/api/{bob.id}/tasks/{task_id}", token=bob_token, json_body=body)
@@ -221,8 +234,15 @@ def test_requests_without_a_valid_token_get_401(main_stack, alice):
 def test_hs256_shared_secret_tokens(main_stack):
     """The alternative to JWKS: the frontend signs HS256 with BETTER_AUTH_SECRET itself."""
     api, now = main_stack.api, int(time.time())
-    claims = {"sub": f"hs-{secrets.token_hex(6)}", "email": "hs@example.com", "name": "Hs User",
-              "iat": now, "exp": now + 300, "iss": main_stack.ba.url, "aud": main_stack.ba.url}
+    claims = {
+        "sub": f"hs-{secrets.token_hex(6)}",
+        "email": "hs@example.com",
+        "name": "Hs User",
+        "iat": now,
+        "exp": now + 300,
+        "iss": main_stack.ba.url,
+        "aud": main_stack.ba.url,
+    }
     token = pyjwt.encode(claims, main_stack.ba.secret, algorithm="HS256")
     response = api.get("/api/v1/me", token=token)
     assert response.status == 200, response
@@ -230,7 +250,9 @@ def test_hs256_shared_secret_tokens(main_stack):
 
     wrong_secret = pyjwt.encode(claims, secrets.token_urlsafe(32), algorithm="HS256")
     assert api.get("/api/v1/me", token=wrong_secret).status == 401
-    no_exp = pyjwt.encode({k: v for k, v in claims.items() if k != "exp"}, main_stack.ba.secret, algorithm="HS256")
+    no_exp = pyjwt.encode(
+        {k: v for k, v in claims.items() if k != "exp"}, main_stack.ba.secret, algorithm="HS256"
+    )
     assert api.get("/api/v1/me", token=no_exp).status == 401
     other_aud = pyjwt.encode({**claims, "aud": "http://127.0.0.1:1"}, main_stack.ba.secret, algorithm="HS256")
     assert api.get("/api/v1/me", token=other_aud).status == 401
@@ -239,9 +261,17 @@ def test_hs256_shared_secret_tokens(main_stack):
 def test_documented_client_flow(main_stack):
     """docs/better-auth.md's client code (better-auth/client + jwtClient, jose) in Node."""
     email = f"frank-{secrets.token_hex(4)}@example.com"
-    env = {**base_env(), "BETTER_AUTH_URL": main_stack.ba.url, "EMAIL": email, "NAME": "Frank",
-           "PASSWORD": PASSWORD, "HS256_SECRET": main_stack.ba.secret}
-    result = subprocess.run(["node", "client.mjs"], cwd=BA_DIR, env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **base_env(),
+        "BETTER_AUTH_URL": main_stack.ba.url,
+        "EMAIL": email,
+        "NAME": "Frank",
+        "PASSWORD": PASSWORD,
+        "HS256_SECRET": main_stack.ba.secret,
+    }
+    result = subprocess.run(
+        ["node", "client.mjs"], cwd=BA_DIR, env=env, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout.strip().splitlines()[-1])
     expected = {"id": out["user"]["id"], "email": email, "name": "Frank"}
@@ -338,7 +368,9 @@ def test_key_rotation_and_jwks_outage(start_stack):
     """Better Auth rotates lazily: a key lives `rotationInterval` seconds, the next token
     after that mints a new key, and the old one stays in the JWKS for `gracePeriod`."""
     # The API's JWKS TTL stays at its default (300 s): only the unknown kid makes it refetch.
-    stack = start_stack(rotation_interval=3, grace_period=300, api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": "1"})
+    stack = start_stack(
+        rotation_interval=3, grace_period=300, api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": "1"}
+    )
     api, ba = stack.api, stack.ba
     erin = ba.sign_up("Erin")
     token1 = erin.token()
@@ -376,7 +408,9 @@ def test_key_rotation_and_jwks_outage(start_stack):
 
 def test_a_key_past_its_grace_period_is_refused(start_stack):
     """Once Better Auth stops publishing a key, the API's next JWKS fetch drops it too."""
-    stack = start_stack(rotation_interval=2, grace_period=2, api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": "1"})
+    stack = start_stack(
+        rotation_interval=2, grace_period=2, api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": "1"}
+    )
     try:
         api, ba = stack.api, stack.ba
         ivan = ba.sign_up("Ivan")

@@ -1,4 +1,5 @@
 """Tasks in the Django admin, for staff signed in with Django's own session login."""
+
 from django.contrib import admin
 from django.db.models import Q
 
@@ -28,7 +29,9 @@ class OwnerFilter(admin.SimpleListFilter):
         # The form keeps the changelist's other filters, search and ordering when it is submitted.
         yield {
             "value": self.value() or "",
-            "hidden": [(name, value) for name, value in changelist.params.items() if name != self.parameter_name],
+            "hidden": [
+                (name, value) for name, value in changelist.params.items() if name != self.parameter_name
+            ],
             "clear": changelist.get_query_string(remove=[self.parameter_name]),
         }
 

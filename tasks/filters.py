@@ -1,4 +1,5 @@
 """Query parameters of the task list: `completed`, `search` and `ordering`, parsed strictly."""
+
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 
@@ -16,13 +17,15 @@ class CompletedFilter(BaseFilterBackend):
         return queryset.filter(completed=BOOLEAN_WORDS[value.lower()])
 
     def get_schema_operation_parameters(self, view):
-        return [{
-            "name": "completed",
-            "in": "query",
-            "required": False,
-            "description": "Only completed (true) or open (false) tasks.",
-            "schema": {"type": "boolean"},
-        }]
+        return [
+            {
+                "name": "completed",
+                "in": "query",
+                "required": False,
+                "description": "Only completed (true) or open (false) tasks.",
+                "schema": {"type": "boolean"},
+            }
+        ]
 
 
 class LiteralSearchFilter(SearchFilter):
@@ -49,18 +52,29 @@ class StrictOrderingFilter(OrderingFilter):
         allowed = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
         unknown = [field for field in fields if field.removeprefix("-") not in allowed]
         if unknown:
-            raise ValidationError({self.ordering_param: [f"Unknown field: {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}."]})
+            raise ValidationError(
+                {
+                    self.ordering_param: [
+                        f"Unknown field: {', '.join(unknown)}. Allowed: {', '.join(sorted(allowed))}."
+                    ]
+                }
+            )
         return [*fields, "-id"]
 
     def get_schema_operation_parameters(self, view):
         # A comma-separated list of known fields: documented as such, since anything else is a 400.
         fields = [name if isinstance(name, str) else name[0] for name in view.ordering_fields]
-        return [{
-            "name": self.ordering_param,
-            "in": "query",
-            "required": False,
-            "description": "Fields to order by, comma-separated; `-` before a field sorts it descending.",
-            "style": "form",
-            "explode": False,
-            "schema": {"type": "array", "items": {"type": "string", "enum": [*fields, *(f"-{name}" for name in fields)]}},
-        }]
+        return [
+            {
+                "name": self.ordering_param,
+                "in": "query",
+                "required": False,
+                "description": "Fields to order by, comma-separated; `-` before a field sorts it descending.",
+                "style": "form",
+                "explode": False,
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": [*fields, *(f"-{name}" for name in fields)]},
+                },
+            }
+        ]

@@ -1,4 +1,5 @@
 """A task belongs to exactly one user; every query for tasks goes through `owned_by`."""
+
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Now

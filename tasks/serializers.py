@@ -1,4 +1,5 @@
 """What a client may write to a task, validated strictly, and what it reads back."""
+
 from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -35,7 +36,11 @@ def _timestamp(value):
 def represent_task(values):
     """A task's JSON shape from a dict of its TASK_FIELDS: lists build it from `.values()` rows
     directly, because DRF's per-field serialization costs far more than the query."""
-    return {**values, "created_at": _timestamp(values["created_at"]), "updated_at": _timestamp(values["updated_at"])}
+    return {
+        **values,
+        "created_at": _timestamp(values["created_at"]),
+        "updated_at": _timestamp(values["updated_at"]),
+    }
 
 
 class TaskSerializer(serializers.ModelSerializer):

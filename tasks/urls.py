@@ -4,7 +4,6 @@ from rest_framework.routers import SimpleRouter
 from tasks.views import MeView, TaskViewSet, UserTaskViewSet
 
 
-
 class OptionalSlashRouter(SimpleRouter):
     """Every route answers with and without a trailing slash, for every method: no redirects."""
 

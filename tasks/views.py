@@ -1,4 +1,5 @@
 """Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes."""
+
 from django.db.models import Count, Window
 from django.urls import reverse
 from drf_spectacular.utils import extend_schema
@@ -27,7 +28,7 @@ class TaskPagination(LimitOffsetPagination):
         self.limit, self.offset = self.get_limit(request), self.get_offset(request)
         rows = []
         if self.offset < self.max_offset:
-            page = queryset.annotate(total_count=Window(Count("pk")))[self.offset:self.offset + self.limit]
+            page = queryset.annotate(total_count=Window(Count("pk")))[self.offset : self.offset + self.limit]
             rows = list(page)
         # A page past the end has no row to read the total from.
         self.count = rows[0]["total_count"] if rows else queryset.count()
@@ -64,7 +65,9 @@ class TaskViewSet(viewsets.ModelViewSet):
     def create(self, request, *args, **kwargs):
         response = super().create(request, *args, **kwargs)
         route_kwargs = {**self.kwargs, "pk": response.data["id"]}
-        response["Location"] = request.build_absolute_uri(reverse(self.detail_route_name, kwargs=route_kwargs))
+        response["Location"] = request.build_absolute_uri(
+            reverse(self.detail_route_name, kwargs=route_kwargs)
+        )
         return response
 
 

@@ -1,4 +1,5 @@
 """Shared fixtures: signing keys, a JWKS served on 127.0.0.1 by the test itself, tokens, alice and bob."""
+
 import json
 import threading
 import time
@@ -6,9 +7,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
-from jwt.algorithms import OKPAlgorithm, get_default_algorithms
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import OKPAlgorithm, get_default_algorithms
 from rest_framework.test import APIClient
 
 SECRET = "test-only-shared-secret-of-at-least-32-chars"
@@ -81,7 +82,9 @@ class JWKSServer:
         self.port = self.httpd.server_address[1]
         self.origin = f"http://127.0.0.1:{self.port}"
         self.url = f"{self.origin}/api/auth/jwks"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def publish(self, *key_pairs):
@@ -130,9 +133,18 @@ def claims_for(jwks_server):
         sub = sub or uuid.uuid4().hex
         now = int(time.time())
         claims = {
-            "id": sub, "email": f"{sub[:8]}@example.com", "name": f"User {sub[:8]}", "emailVerified": False,
-            "image": None, "createdAt": "2026-11-27T00:00:00.000Z", "updatedAt": "2026-11-27T00:00:00.000Z",
-            "sub": sub, "iat": now, "exp": now + 900, "iss": jwks_server.origin, "aud": jwks_server.origin,
+            "id": sub,
+            "email": f"{sub[:8]}@example.com",
+            "name": f"User {sub[:8]}",
+            "emailVerified": False,
+            "image": None,
+            "createdAt": "2026-11-27T00:00:00.000Z",
+            "updatedAt": "2026-11-27T00:00:00.000Z",
+            "sub": sub,
+            "iat": now,
+            "exp": now + 900,
+            "iss": jwks_server.origin,
+            "aud": jwks_server.origin,
         }
         claims.update(overrides)
         return {name: value for name, value in claims.items() if value is not ...}
@@ -192,10 +204,13 @@ def plain_static_files():
     """
     from django.test import override_settings
 
-    with override_settings(STATIC_ROOT=None, STORAGES={
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }):
+    with override_settings(
+        STATIC_ROOT=None,
+        STORAGES={
+            "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+            "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+        },
+    ):
         yield
 
 

@@ -3,6 +3,7 @@
 For tests that need real processes, threads and sockets (concurrency, request limits). The database
 is created for the server and dropped after it, whatever DATABASE_URL the suite itself runs on.
 """
+
 import http.client
 import json
 import os
@@ -61,20 +62,49 @@ class LiveServer:
             LOG_LEVEL="WARNING",
             **extra_env,
         )
-        subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-                       cwd=REPO, env=env, check=True, timeout=120, stdin=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+            cwd=REPO,
+            env=env,
+            check=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
+        )
         self.log_path = Path(log_dir) / f"gunicorn-{self.database}.log"
         self._log = open(self.log_path, "wb")
         args = [sys.executable, "-m", "gunicorn"]
         if (REPO / "gunicorn.conf.py").exists():
             args += ["-c", "gunicorn.conf.py"]
-        args += ["--bind", "127.0.0.1:0", "--workers", str(workers), "--worker-class", "gthread",
-                 "--threads", str(threads), "--log-level", "info", "--error-logfile", "-", "--no-control-socket", "todo_api.wsgi"]
-        self.process = subprocess.Popen(args, cwd=REPO, env=env, stdin=subprocess.DEVNULL, stdout=self._log,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
+        args += [
+            "--bind",
+            "127.0.0.1:0",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--log-level",
+            "info",
+            "--error-logfile",
+            "-",
+            "--no-control-socket",
+            "todo_api.wsgi",
+        ]
+        self.process = subprocess.Popen(
+            args,
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         self.port = int(self._wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
         deadline = time.monotonic() + START_TIMEOUT
-        while self.request("GET", "/readyz")[0] != 200:  # every worker needs Django loaded; one is enough here
+        while (
+            self.request("GET", "/readyz")[0] != 200
+        ):  # every worker needs Django loaded; one is enough here
             if time.monotonic() > deadline:
                 raise RuntimeError(f"the API did not get ready:\n{self.log_tail()}")
             time.sleep(0.1)

@@ -1,4 +1,5 @@
 """Real processes for the deployment tests: gunicorn and PostgreSQL on free loopback ports, plain HTTP."""
+
 import http.client
 import json
 import os
@@ -44,8 +45,9 @@ def request(port, method, path, headers=None, body=None, timeout=10):
     try:
         connection.request(method, path, body=body, headers=headers or {})
         response = connection.getresponse()
-        return Response(response.status, {name.lower(): value for name, value in response.getheaders()},
-                        response.read())
+        return Response(
+            response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
+        )
     finally:
         connection.close()
 
@@ -57,8 +59,15 @@ class Gunicorn:
         self.port = port
         self.log_path = Path(log_dir) / f"gunicorn-{port}.log"
         self.log_file = open(self.log_path, "wb")
-        self.process = subprocess.Popen(argv, cwd=cwd, env=env, stdout=self.log_file, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True)
+        self.process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -138,6 +147,8 @@ class PostgresCluster:
             return ""
 
     def remove(self):
-        subprocess.run([*self.as_owner, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*self.as_owner, str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop"],
+            capture_output=True,
+        )
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,4 +1,5 @@
 """Staff manage tasks and users in the Django admin with Django's own login; the API stays JWT-only."""
+
 import re
 from http import HTTPStatus
 
@@ -35,8 +36,9 @@ def tasks(alice_user, bob_user):
 def staff(db):
     """A signed-in superuser (test_staff_sign_in_with_the_login_form covers the form itself)."""
     client = Client()
-    client.force_login(User.objects.create(username="admin", email="admin@example.com",
-                                           is_staff=True, is_superuser=True))
+    client.force_login(
+        User.objects.create(username="admin", email="admin@example.com", is_staff=True, is_superuser=True)
+    )
     return client
 
 
@@ -77,7 +79,13 @@ def test_the_task_list_shows_every_users_tasks_with_their_columns(staff, tasks):
     assert response.status_code == HTTPStatus.OK
     assert titles_listed(response) == {"Buy groceries", "File taxes", "Water the garden"}
     html = response.content.decode()
-    for column in ("column-title", "column-owner", "column-completed", "column-created_at", "column-updated_at"):
+    for column in (
+        "column-title",
+        "column-owner",
+        "column-completed",
+        "column-created_at",
+        "column-updated_at",
+    ):
         assert column in html
     assert "alice@example.com" in html
 
@@ -108,12 +116,15 @@ def test_the_owner_filter_is_a_search_box_not_a_list_of_every_user(staff, tasks)
     assert titles_listed(response) == {"Water the garden"}
 
 
-@pytest.mark.parametrize(("term", "expected"), [
-    ("groceries", {"Buy groceries"}),
-    ("tomatoes", {"Water the garden"}),
-    ("bob@example.com", {"Water the garden"}),
-    ("alice-sub", {"Buy groceries", "File taxes"}),
-])
+@pytest.mark.parametrize(
+    ("term", "expected"),
+    [
+        ("groceries", {"Buy groceries"}),
+        ("tomatoes", {"Water the garden"}),
+        ("bob@example.com", {"Water the garden"}),
+        ("alice-sub", {"Buy groceries", "File taxes"}),
+    ],
+)
 def test_the_task_list_searches_title_description_owner_email_and_sub(staff, tasks, term, expected):
     response = staff.get("/admin/tasks/task/", {"q": term})
 
@@ -123,21 +134,27 @@ def test_the_task_list_searches_title_description_owner_email_and_sub(staff, tas
 
 def test_the_task_list_drills_down_by_creation_date(staff, tasks):
     today = timezone.now()
-    response = staff.get("/admin/tasks/task/", {"created_at__year": today.year, "created_at__month": today.month})
+    response = staff.get(
+        "/admin/tasks/task/", {"created_at__year": today.year, "created_at__month": today.month}
+    )
 
     assert response.status_code == HTTPStatus.OK
     assert titles_listed(response) == {"Buy groceries", "File taxes", "Water the garden"}
 
 
 def test_the_task_list_reads_owners_in_the_same_query(staff, tasks, django_assert_max_num_queries):
-    Task.objects.bulk_create(Task(owner=tasks["garden"].owner, title=f"Task {number}") for number in range(20))
+    Task.objects.bulk_create(
+        Task(owner=tasks["garden"].owner, title=f"Task {number}") for number in range(20)
+    )
 
     # Session, staff user, count, page: a query per owner would add 23.
     with django_assert_max_num_queries(8):
         assert staff.get("/admin/tasks/task/").status_code == HTTPStatus.OK
 
 
-def test_the_task_form_chooses_the_owner_by_autocomplete_not_a_select_of_every_user(staff, alice_user, bob_user):
+def test_the_task_form_chooses_the_owner_by_autocomplete_not_a_select_of_every_user(
+    staff, alice_user, bob_user
+):
     response = staff.get("/admin/tasks/task/add/")
 
     assert response.status_code == HTTPStatus.OK
@@ -148,7 +165,9 @@ def test_the_task_form_chooses_the_owner_by_autocomplete_not_a_select_of_every_u
 
 
 def test_staff_add_a_task_for_a_user(staff, alice_user):
-    response = staff.post("/admin/tasks/task/add/", {"owner": alice_user.pk, "title": "Call mum", "description": ""})
+    response = staff.post(
+        "/admin/tasks/task/add/", {"owner": alice_user.pk, "title": "Call mum", "description": ""}
+    )
 
     assert response.status_code == HTTPStatus.FOUND
     task = Task.objects.get(title="Call mum")
@@ -159,9 +178,15 @@ def test_staff_change_a_task(staff, tasks):
     task = tasks["groceries"]
     assert staff.get(f"/admin/tasks/task/{task.pk}/change/").status_code == HTTPStatus.OK
 
-    response = staff.post(f"/admin/tasks/task/{task.pk}/change/", {
-        "owner": task.owner.pk, "title": "Buy groceries today", "description": task.description, "completed": "on",
-    })
+    response = staff.post(
+        f"/admin/tasks/task/{task.pk}/change/",
+        {
+            "owner": task.owner.pk,
+            "title": "Buy groceries today",
+            "description": task.description,
+            "completed": "on",
+        },
+    )
 
     assert response.status_code == HTTPStatus.FOUND
     task.refresh_from_db()
@@ -169,9 +194,15 @@ def test_staff_change_a_task(staff, tasks):
 
 
 def test_the_owner_autocomplete_finds_users_by_email(staff, alice_user, bob_user):
-    response = staff.get("/admin/autocomplete/", {
-        "app_label": "tasks", "model_name": "task", "field_name": "owner", "term": "alice",
-    })
+    response = staff.get(
+        "/admin/autocomplete/",
+        {
+            "app_label": "tasks",
+            "model_name": "task",
+            "field_name": "owner",
+            "term": "alice",
+        },
+    )
 
     assert response.status_code == HTTPStatus.OK
     assert response.json()["results"] == [{"id": str(alice_user.pk), "text": "alice@example.com"}]
@@ -203,9 +234,15 @@ def test_staff_open_the_user_add_and_change_forms(staff, alice_user):
 
 
 def test_staff_add_a_staff_user(staff):
-    response = staff.post("/admin/authbridge/user/add/", {
-        "username": "carol", "usable_password": "true", "password1": PASSWORD, "password2": PASSWORD,
-    })
+    response = staff.post(
+        "/admin/authbridge/user/add/",
+        {
+            "username": "carol",
+            "usable_password": "true",
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+        },
+    )
 
     assert response.status_code == HTTPStatus.FOUND
     carol = User.objects.get(username="carol")

@@ -1,4 +1,5 @@
 """Every way a bearer token can be refused, one test each, and the ways it is accepted."""
+
 import base64
 import hashlib
 import hmac
@@ -43,7 +44,9 @@ class TestMissingCredentials:
         assert response.status_code == HTTPStatus.UNAUTHORIZED
         assert response["WWW-Authenticate"] == "Bearer"
         assert response.json() == {
-            "status": 401, "code": "not_authenticated", "message": "Authentication credentials were not provided.",
+            "status": 401,
+            "code": "not_authenticated",
+            "message": "Authentication credentials were not provided.",
         }
 
     def test_it_treats_another_scheme_as_missing_credentials(self, db, better_auth):
@@ -69,10 +72,20 @@ class TestAccepted:
         assert response.status_code == HTTPStatus.OK
         assert response.json()["id"] == "alice-sub"
 
-    @pytest.mark.parametrize("make_key", [ed25519_key, lambda: ec_key("ES256"), lambda: ec_key("ES512"),
-                                          lambda: rsa_key("RS256"), lambda: rsa_key("PS256")],
-                             ids=["EdDSA", "ES256", "ES512", "RS256", "PS256"])
-    def test_it_accepts_each_asymmetric_algorithm_from_the_jwks(self, db, better_auth, jwks_server, claims_for, make_key):
+    @pytest.mark.parametrize(
+        "make_key",
+        [
+            ed25519_key,
+            lambda: ec_key("ES256"),
+            lambda: ec_key("ES512"),
+            lambda: rsa_key("RS256"),
+            lambda: rsa_key("PS256"),
+        ],
+        ids=["EdDSA", "ES256", "ES512", "RS256", "PS256"],
+    )
+    def test_it_accepts_each_asymmetric_algorithm_from_the_jwks(
+        self, db, better_auth, jwks_server, claims_for, make_key
+    ):
         key = make_key()
         jwks_server.publish(key)
         response = get_me(key.sign(claims_for("carol")))
@@ -88,19 +101,24 @@ class TestAccepted:
         assert response.status_code == HTTPStatus.OK
         assert response.json()["id"] == "erin"
 
-    def test_it_uses_the_only_fitting_key_for_a_token_without_kid(self, db, better_auth, signing_key, claims_for):
+    def test_it_uses_the_only_fitting_key_for_a_token_without_kid(
+        self, db, better_auth, signing_key, claims_for
+    ):
         token = jwt.encode(claims_for("frank"), signing_key.private_key, algorithm="EdDSA")
         assert get_me(token).status_code == HTTPStatus.OK
 
-    def test_it_accepts_an_audience_list_that_contains_ours(self, db, better_auth, signing_key, claims_for, jwks_server):
+    def test_it_accepts_an_audience_list_that_contains_ours(
+        self, db, better_auth, signing_key, claims_for, jwks_server
+    ):
         token = signing_key.sign(claims_for(aud=["https://other.example", jwks_server.origin]))
         assert get_me(token).status_code == HTTPStatus.OK
 
     def test_it_accepts_an_expiry_within_the_leeway(self, db, token_for):
         assert get_me(token_for(exp=int(time.time()) - 5)).status_code == HTTPStatus.OK
 
-    def test_it_checks_neither_issuer_nor_audience_when_none_is_expected(self, db, better_auth, settings, signing_key,
-                                                                        claims_for):
+    def test_it_checks_neither_issuer_nor_audience_when_none_is_expected(
+        self, db, better_auth, settings, signing_key, claims_for
+    ):
         settings.BETTER_AUTH = {**better_auth, "ISSUER": None, "AUDIENCE": None}
         token = signing_key.sign(claims_for(iss=..., aud="https://anything.example"))
         assert get_me(token).status_code == HTTPStatus.OK
@@ -112,15 +130,21 @@ class TestAlgorithmRefusals:
         assert_refused(get_me(token))
 
     @pytest.mark.parametrize("encoding", ["raw", "pem"])
-    def test_it_refuses_hs256_signed_with_the_jwks_public_key(self, db, better_auth, signing_key, claims_for, encoding):
+    def test_it_refuses_hs256_signed_with_the_jwks_public_key(
+        self, db, better_auth, signing_key, claims_for, encoding
+    ):
         public = signing_key.private_key.public_key()
         if encoding == "raw":
             secret = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         else:
-            secret = public.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+            secret = public.public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
         assert_refused(get_me(_hmac_signed(claims_for(), secret, kid=signing_key.kid)))
 
-    def test_it_refuses_hs256_when_no_shared_secret_is_configured(self, db, settings, better_auth, hs256_token):
+    def test_it_refuses_hs256_when_no_shared_secret_is_configured(
+        self, db, settings, better_auth, hs256_token
+    ):
         settings.BETTER_AUTH = {**better_auth, "SECRET": None}
         assert_refused(get_me(hs256_token()))
 
@@ -133,14 +157,20 @@ class TestAlgorithmRefusals:
     def test_it_refuses_an_rsa_key_used_for_eddsa(self, db, better_auth, jwks_server, claims_for):
         published, attacker = rsa_key("RS256"), ed25519_key()
         jwks_server.publish(published)
-        assert_refused(get_me(sign(claims_for(), attacker.private_key, "EdDSA", headers={"kid": published.kid})))
+        assert_refused(
+            get_me(sign(claims_for(), attacker.private_key, "EdDSA", headers={"kid": published.kid}))
+        )
 
     def test_it_refuses_an_ec_key_used_for_rs256(self, db, better_auth, jwks_server, claims_for):
         published, attacker = ec_key("ES256"), rsa_key("RS256")
         jwks_server.publish(published)
-        assert_refused(get_me(sign(claims_for(), attacker.private_key, "RS256", headers={"kid": published.kid})))
+        assert_refused(
+            get_me(sign(claims_for(), attacker.private_key, "RS256", headers={"kid": published.kid}))
+        )
 
-    def test_it_refuses_an_algorithm_other_than_the_one_the_key_declares(self, db, better_auth, jwks_server, claims_for):
+    def test_it_refuses_an_algorithm_other_than_the_one_the_key_declares(
+        self, db, better_auth, jwks_server, claims_for
+    ):
         key = rsa_key("RS256")
         jwks_server.publish(key)
         token = jwt.encode(claims_for(), key.private_key, algorithm="PS256", headers={"kid": key.kid})
@@ -151,7 +181,9 @@ class TestAlgorithmRefusals:
         jwks_server.keys = [{**key.jwk, "crv": "Ed448"}]
         assert_refused(get_me(key.sign(claims_for())))
 
-    def test_it_refuses_a_token_without_kid_when_several_keys_fit(self, db, better_auth, jwks_server, claims_for):
+    def test_it_refuses_a_token_without_kid_when_several_keys_fit(
+        self, db, better_auth, jwks_server, claims_for
+    ):
         first, second = ed25519_key(), ed25519_key()
         jwks_server.publish(first, second)
         assert_refused(get_me(jwt.encode(claims_for(), first.private_key, algorithm="EdDSA")))
@@ -184,7 +216,9 @@ class TestClaimRefusals:
         assert_refused(get_me(token_for(exp=int(time.time()) - 60)))
 
     @pytest.mark.parametrize("claim", ["exp", "sub"])
-    def test_it_refuses_a_token_without_a_required_claim(self, db, better_auth, signing_key, claims_for, claim):
+    def test_it_refuses_a_token_without_a_required_claim(
+        self, db, better_auth, signing_key, claims_for, claim
+    ):
         claims = claims_for()
         del claims[claim]
         assert_refused(get_me(signing_key.sign(claims)))
@@ -200,7 +234,9 @@ class TestClaimRefusals:
         assert_refused(get_me(token_for(iat=int(time.time()) + 120)))
 
     @pytest.mark.parametrize("exp", ["9999999999", 10**20, True, None])
-    def test_it_refuses_an_expiry_that_is_not_a_sane_number(self, db, better_auth, signing_key, claims_for, exp):
+    def test_it_refuses_an_expiry_that_is_not_a_sane_number(
+        self, db, better_auth, signing_key, claims_for, exp
+    ):
         assert_refused(get_me(signing_key.sign({**claims_for(), "exp": exp})))
 
     def test_it_refuses_another_issuer(self, db, token_for):
@@ -219,8 +255,11 @@ class TestClaimRefusals:
     def test_it_refuses_better_auths_session_data_cookie(self, db, better_auth):
         # The session cookie cache is HS256 with the same secret but carries no `sub`.
         now = int(time.time())
-        cookie = jwt.encode({"session": {"id": "s1"}, "user": {"id": "u1"}, "iat": now, "exp": now + 300},
-                            SECRET, algorithm="HS256")
+        cookie = jwt.encode(
+            {"session": {"id": "s1"}, "user": {"id": "u1"}, "iat": now, "exp": now + 300},
+            SECRET,
+            algorithm="HS256",
+        )
         assert_refused(get_me(cookie))
 
 
@@ -244,8 +283,9 @@ class TestMalformedTokens:
     def test_it_refuses_duplicate_members_in_the_payload(self, db, better_auth, signing_key, claims_for):
         claims = claims_for("alice")
         raw = json.dumps(claims, separators=(",", ":"))[:-1] + ',"sub":"mallory"}'
-        token = jwt.PyJWS().encode(raw.encode(), signing_key.private_key, algorithm="EdDSA",
-                                   headers={"kid": signing_key.kid})
+        token = jwt.PyJWS().encode(
+            raw.encode(), signing_key.private_key, algorithm="EdDSA", headers={"kid": signing_key.kid}
+        )
         assert_refused(get_me(token))
 
 

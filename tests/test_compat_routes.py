@@ -1,4 +1,5 @@
 """The /api/{user_id}/tasks routes of the Next.js + Better Auth todo spec, including the completion toggle."""
+
 import contextlib
 import threading
 from http import HTTPStatus
@@ -22,8 +23,12 @@ def iso(moment):
 def as_json(task):
     task.refresh_from_db()
     return {
-        "id": task.pk, "title": task.title, "description": task.description, "completed": task.completed,
-        "created_at": iso(task.created_at), "updated_at": iso(task.updated_at),
+        "id": task.pk,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
     }
 
 
@@ -65,8 +70,9 @@ def test_the_list_is_not_paginated(alice):
 
 @both_slash_forms
 def test_it_creates_a_task_with_a_location_under_the_same_path(alice, slash):
-    response = alice.post(f"{tasks_of(alice)}{slash}", {"title": "Buy milk", "description": "2 litres"},
-                          format="json")
+    response = alice.post(
+        f"{tasks_of(alice)}{slash}", {"title": "Buy milk", "description": "2 litres"}, format="json"
+    )
 
     assert response.status_code == HTTPStatus.CREATED
     task = Task.objects.get()
@@ -86,7 +92,9 @@ def test_it_reads_replaces_updates_and_deletes_a_task(alice, slash):
     read = alice.get(path)
     assert (read.status_code, read.json()) == (HTTPStatus.OK, as_json(task))
 
-    replaced = alice.put(path, {"title": "Buy oat milk", "description": "1 litre", "completed": True}, format="json")
+    replaced = alice.put(
+        path, {"title": "Buy oat milk", "description": "1 litre", "completed": True}, format="json"
+    )
     assert (replaced.status_code, replaced.json()) == (HTTPStatus.OK, as_json(task))
     assert (task.title, task.description, task.completed) == ("Buy oat milk", "1 litre", True)
 
@@ -107,8 +115,12 @@ def test_put_requires_a_title(alice, slash):
     response = alice.put(f"{tasks_of(alice)}/{task.pk}{slash}", {"completed": True}, format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == {"status": 400, "code": "invalid", "message": "The request has invalid fields.",
-                               "fields": {"title": ["This field is required."]}}
+    assert response.json() == {
+        "status": 400,
+        "code": "invalid",
+        "message": "The request has invalid fields.",
+        "fields": {"title": ["This field is required."]},
+    }
 
 
 @both_slash_forms
@@ -130,8 +142,9 @@ def test_complete_toggles_and_returns_the_task(alice, slash):
 def test_complete_ignores_any_body(alice):
     task = create(alice)
 
-    response = alice.patch(f"{tasks_of(alice)}/{task.pk}/complete", {"completed": False, "title": "x"},
-                           format="json")
+    response = alice.patch(
+        f"{tasks_of(alice)}/{task.pk}/complete", {"completed": False, "title": "x"}, format="json"
+    )
 
     assert response.status_code == HTTPStatus.OK
     assert (response.json()["completed"], response.json()["title"]) == (True, "Buy milk")
@@ -144,8 +157,11 @@ def test_complete_accepts_only_patch(alice, method):
     response = alice.generic(method, f"{tasks_of(alice)}/{task.pk}/complete")
 
     assert response.status_code == HTTPStatus.METHOD_NOT_ALLOWED
-    assert response.json() == {"status": 405, "code": "method_not_allowed",
-                               "message": f'Method "{method}" not allowed.'}
+    assert response.json() == {
+        "status": 405,
+        "code": "method_not_allowed",
+        "message": f'Method "{method}" not allowed.',
+    }
     task.refresh_from_db()
     assert task.completed is False
 
@@ -158,14 +174,24 @@ def test_complete_of_a_missing_task_is_404(alice):
 
 
 @both_slash_forms
-@pytest.mark.parametrize("method, suffix", [
-    ("GET", ""), ("POST", ""), ("GET", "/1"), ("PUT", "/1"), ("PATCH", "/1"), ("DELETE", "/1"),
-    ("PATCH", "/1/complete"),
-])
+@pytest.mark.parametrize(
+    "method, suffix",
+    [
+        ("GET", ""),
+        ("POST", ""),
+        ("GET", "/1"),
+        ("PUT", "/1"),
+        ("PATCH", "/1"),
+        ("DELETE", "/1"),
+        ("PATCH", "/1/complete"),
+    ],
+)
 @pytest.mark.parametrize("user_id", ["someone-else", "v2", "ALICE"])
 def test_a_path_user_id_that_is_not_the_callers_is_403(alice, method, suffix, user_id, slash):
     own = create(alice)
-    path = f"/api/{user_id.replace('ALICE', alice.sub.upper())}/tasks{suffix.replace('1', str(own.pk))}{slash}"
+    path = (
+        f"/api/{user_id.replace('ALICE', alice.sub.upper())}/tasks{suffix.replace('1', str(own.pk))}{slash}"
+    )
 
     response = alice.generic(method, path, data='{"title": "t"}', content_type="application/json")
 
@@ -180,8 +206,11 @@ def test_the_routes_need_a_token(anonymous, alice_sub, suffix):
 
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {"status": 401, "code": "not_authenticated",
-                               "message": "Authentication credentials were not provided."}
+    assert response.json() == {
+        "status": 401,
+        "code": "not_authenticated",
+        "message": "Authentication credentials were not provided.",
+    }
 
 
 def toggle_concurrently(url, token, threads, toggles_each):

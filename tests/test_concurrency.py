@@ -1,4 +1,5 @@
 """Parallel requests against a live server: gunicorn with two workers of four threads, on PostgreSQL."""
+
 import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -43,7 +44,8 @@ def test_fifty_parallel_creates_by_one_user_make_exactly_fifty_tasks(server):
     _, token = new_user(server)
 
     results = in_parallel(
-        lambda n=n: server.request("POST", "/api/v1/tasks", token=token, body={"title": f"Task {n}"}) for n in range(50)
+        lambda n=n: server.request("POST", "/api/v1/tasks", token=token, body={"title": f"Task {n}"})
+        for n in range(50)
     )
 
     assert [status for status, _, _ in results] == [HTTPStatus.CREATED] * 50
@@ -63,8 +65,12 @@ def test_parallel_patch_toggle_and_delete_of_one_task_never_fail(server):
         detail = f"/api/v1/tasks/{task_id}"
         calls = []
         for n in range(8):
-            calls.append(lambda n=n: server.request("PATCH", detail, token=token, body={"title": f"Edit {n}"}))
-            calls.append(lambda: server.request("PUT", detail, token=token, body={"title": "Put", "completed": True}))
+            calls.append(
+                lambda n=n: server.request("PATCH", detail, token=token, body={"title": f"Edit {n}"})
+            )
+            calls.append(
+                lambda: server.request("PUT", detail, token=token, body={"title": "Put", "completed": True})
+            )
             calls.append(lambda: server.request("PATCH", f"/api/{sub}/tasks/{task_id}/complete", token=token))
         calls[12:12] = [lambda: server.request("DELETE", detail, token=token) for _ in range(4)]
 
@@ -78,14 +84,20 @@ def test_parallel_patch_toggle_and_delete_of_one_task_never_fail(server):
 
 def test_parallel_first_requests_of_a_new_user_all_succeed_and_create_one_user(server):
     sub = f"newcomer-{uuid.uuid4().hex}"
-    tokens = [hs256_token(sub, email=f"{sub}@example.com", name="Newcomer", jti=str(n)) for n in range(PARALLEL)]
+    tokens = [
+        hs256_token(sub, email=f"{sub}@example.com", name="Newcomer", jti=str(n)) for n in range(PARALLEL)
+    ]
 
-    results = in_parallel(lambda token=token: server.request("GET", "/api/v1/me", token=token) for token in tokens)
+    results = in_parallel(
+        lambda token=token: server.request("GET", "/api/v1/me", token=token) for token in tokens
+    )
 
     assert [status for status, _, _ in results] == [HTTPStatus.OK] * PARALLEL
     assert {body["id"] for _, body, _ in results} == {sub}
     with psycopg.connect(server.database_url) as connection:
-        assert connection.execute("SELECT count(*) FROM authbridge_user WHERE sub = %s", [sub]).fetchone() == (1,)
+        assert connection.execute(
+            "SELECT count(*) FROM authbridge_user WHERE sub = %s", [sub]
+        ).fetchone() == (1,)
 
 
 def test_parallel_first_writes_of_a_new_user_all_land_on_one_user(server):

@@ -1,4 +1,5 @@
 """Browsers on an allowed origin may call /api/, preflights included; other origins get no CORS headers."""
+
 from http import HTTPStatus
 
 import pytest
@@ -13,16 +14,23 @@ def allowed_origin(settings):
 
 
 def preflight(path, method, origin=FRONTEND):
-    return Client().options(path, HTTP_ORIGIN=origin, HTTP_ACCESS_CONTROL_REQUEST_METHOD=method,
-                            HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type")
+    return Client().options(
+        path,
+        HTTP_ORIGIN=origin,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD=method,
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type",
+    )
 
 
-@pytest.mark.parametrize(("path", "method"), [
-    ("/api/v1/tasks/1", "PATCH"),
-    ("/api/v1/tasks/1", "DELETE"),
-    ("/api/v1/tasks", "POST"),
-    ("/api/alice/tasks/1/complete", "PATCH"),
-])
+@pytest.mark.parametrize(
+    ("path", "method"),
+    [
+        ("/api/v1/tasks/1", "PATCH"),
+        ("/api/v1/tasks/1", "DELETE"),
+        ("/api/v1/tasks", "POST"),
+        ("/api/alice/tasks/1/complete", "PATCH"),
+    ],
+)
 def test_a_preflight_from_an_allowed_origin_allows_the_method_and_the_authorization_header(db, path, method):
     response = preflight(path, method)
 
@@ -43,8 +51,11 @@ def test_a_preflight_from_another_origin_gets_no_cors_headers(db):
 
 def test_a_preflight_with_a_declared_body_is_not_refused_for_its_size(db, settings):
     response = Client().options(
-        "/api/v1/tasks/1", HTTP_ORIGIN=FRONTEND, HTTP_ACCESS_CONTROL_REQUEST_METHOD="PATCH",
-        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization", CONTENT_LENGTH=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+        "/api/v1/tasks/1",
+        HTTP_ORIGIN=FRONTEND,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="PATCH",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization",
+        CONTENT_LENGTH=str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
     )
 
     assert response.status_code == HTTPStatus.OK
@@ -67,10 +78,16 @@ def test_an_allowed_origin_can_read_the_location_of_a_created_task(alice):
     assert "Location" in response["Access-Control-Expose-Headers"]
 
 
-@pytest.mark.parametrize(("headers", "status"), [
-    ({}, HTTPStatus.UNAUTHORIZED),
-    ({"CONTENT_LENGTH": "99999999", "CONTENT_TYPE": "application/json"}, HTTPStatus.REQUEST_ENTITY_TOO_LARGE),
-])
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({}, HTTPStatus.UNAUTHORIZED),
+        (
+            {"CONTENT_LENGTH": "99999999", "CONTENT_TYPE": "application/json"},
+            HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+        ),
+    ],
+)
 def test_errors_carry_cors_headers_so_the_frontend_can_read_them(anonymous, headers, status):
     response = anonymous.generic("POST", "/api/v1/tasks", b"{}", HTTP_ORIGIN=FRONTEND, **headers)
 

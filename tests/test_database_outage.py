@@ -3,6 +3,7 @@
 The API runs under gunicorn (gunicorn.conf.py) against a PostgreSQL cluster this module creates,
 stops and starts; the machine's shared server is never touched.
 """
+
 import secrets
 import subprocess
 import sys
@@ -25,8 +26,13 @@ def cluster():
     try:
         cluster.start()
         migrate = subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput"], cwd=REPO, capture_output=True, text=True,
-            env=clean_env(DATABASE_URL=cluster.url, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="127.0.0.1"),
+            [sys.executable, "manage.py", "migrate", "--noinput"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=clean_env(
+                DATABASE_URL=cluster.url, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="127.0.0.1"
+            ),
         )
         assert migrate.returncode == 0, migrate.stderr
         yield cluster
@@ -38,13 +44,23 @@ def cluster():
 def api(request, cluster, tmp_path):
     port = free_port()
     env = clean_env(
-        DATABASE_URL=cluster.url, DJANGO_SECRET_KEY="k" * 50, DJANGO_ALLOWED_HOSTS="127.0.0.1",
-        BETTER_AUTH_SECRET=SECRET, GUNICORN_BIND=f"127.0.0.1:{port}", GUNICORN_WORKERS="1", GUNICORN_THREADS="4",
+        DATABASE_URL=cluster.url,
+        DJANGO_SECRET_KEY="k" * 50,
+        DJANGO_ALLOWED_HOSTS="127.0.0.1",
+        BETTER_AUTH_SECRET=SECRET,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS="1",
+        GUNICORN_THREADS="4",
     )
     if request.param == "connection pool":
         env.update(DATABASE_POOL="1", DATABASE_POOL_MAX_SIZE="4", DATABASE_POOL_TIMEOUT="2")
-    server = Gunicorn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"],
-                      cwd=REPO, env=env, port=port, log_dir=tmp_path)
+    server = Gunicorn(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"],
+        cwd=REPO,
+        env=env,
+        port=port,
+        log_dir=tmp_path,
+    )
     yield server
     server.stop()
 
@@ -60,8 +76,9 @@ class DatabaseGone:
 
 
 def bearer(sub):
-    token = jwt.encode({"sub": sub, "email": f"{sub}@example.com", "exp": int(time.time()) + 600}, SECRET,
-                       algorithm="HS256")
+    token = jwt.encode(
+        {"sub": sub, "email": f"{sub}@example.com", "exp": int(time.time()) + 600}, SECRET, algorithm="HS256"
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -69,8 +86,11 @@ def assert_database_unavailable(response):
     assert response.status == 503, response
     assert response.headers["content-type"] == "application/json"
     assert response.headers["retry-after"] == "5"
-    assert response.json() == {"status": 503, "code": "database_unavailable",
-                               "message": "The database is unavailable. Retry shortly."}
+    assert response.json() == {
+        "status": 503,
+        "code": "database_unavailable",
+        "message": "The database is unavailable. Retry shortly.",
+    }
 
 
 def test_the_api_answers_503_json_while_the_database_is_down_and_recovers_by_itself(api, cluster):
@@ -109,5 +129,8 @@ def test_a_database_error_raised_in_a_middleware_is_a_503_json_too(settings, db)
 
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
-    assert response.json() == {"status": 503, "code": "database_unavailable",
-                               "message": "The database is unavailable. Retry shortly."}
+    assert response.json() == {
+        "status": 503,
+        "code": "database_unavailable",
+        "message": "The database is unavailable. Retry shortly.",
+    }

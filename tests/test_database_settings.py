@@ -1,4 +1,5 @@
 """DATABASE_URL and the pool settings: Neon's sslmode, persistent connections or psycopg's pool."""
+
 import json
 import subprocess
 import sys
@@ -11,11 +12,19 @@ NEON_POOLED = "postgres://alice:pw@ep-cool-dawn-123456-pooler.eu-central-1.aws.n
 
 def database(**variables):
     """settings.DATABASES["default"] in a fresh process with these variables, or its error output."""
-    code = "import django, json; django.setup(); from django.conf import settings; " \
-           "print(json.dumps(settings.DATABASES['default'], default=str))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                            env=clean_env(DJANGO_SETTINGS_MODULE="todo_api.settings", PYTHONPATH=str(REPO),
-                                          **PRODUCTION, **variables))
+    code = (
+        "import django, json; django.setup(); from django.conf import settings; "
+        "print(json.dumps(settings.DATABASES['default'], default=str))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=clean_env(
+            DJANGO_SETTINGS_MODULE="todo_api.settings", PYTHONPATH=str(REPO), **PRODUCTION, **variables
+        ),
+    )
     return json.loads(result.stdout) if result.returncode == 0 else result.stderr
 
 
@@ -24,7 +33,10 @@ def test_a_neon_url_keeps_sslmode_require_and_reuses_checked_connections():
 
     assert settings["ENGINE"] == "django.db.backends.postgresql"
     assert (settings["HOST"], settings["NAME"], settings["USER"]) == (
-        "ep-cool-dawn-123456-pooler.eu-central-1.aws.neon.tech", "todo", "alice")
+        "ep-cool-dawn-123456-pooler.eu-central-1.aws.neon.tech",
+        "todo",
+        "alice",
+    )
     assert settings["OPTIONS"] == {"sslmode": "require"}
     assert (settings["CONN_MAX_AGE"], settings["CONN_HEALTH_CHECKS"]) == (60, True)
     # PgBouncer in transaction mode: no cursor may outlive its transaction.
@@ -38,10 +50,18 @@ def test_the_health_check_of_reused_connections_can_be_switched_off():
 
 
 def test_the_pool_replaces_persistent_connections_and_keeps_sslmode():
-    settings = database(DATABASE_URL=NEON_POOLED, DATABASE_POOL="1", DATABASE_POOL_MIN_SIZE="3",
-                        DATABASE_POOL_MAX_SIZE="8", DATABASE_POOL_TIMEOUT="2.5")
+    settings = database(
+        DATABASE_URL=NEON_POOLED,
+        DATABASE_POOL="1",
+        DATABASE_POOL_MIN_SIZE="3",
+        DATABASE_POOL_MAX_SIZE="8",
+        DATABASE_POOL_TIMEOUT="2.5",
+    )
 
-    assert settings["OPTIONS"] == {"sslmode": "require", "pool": {"min_size": 3, "max_size": 8, "timeout": 2.5}}
+    assert settings["OPTIONS"] == {
+        "sslmode": "require",
+        "pool": {"min_size": 3, "max_size": 8, "timeout": 2.5},
+    }
     assert settings["CONN_MAX_AGE"] == 0
 
 
@@ -52,11 +72,14 @@ def test_the_pool_defaults_to_the_default_gunicorn_threads():
 
 
 def test_the_pool_needs_postgresql():
-    assert "DATABASE_POOL needs a PostgreSQL DATABASE_URL" in database(DATABASE_URL="sqlite:///x.db",
-                                                                       DATABASE_POOL="1")
+    assert "DATABASE_POOL needs a PostgreSQL DATABASE_URL" in database(
+        DATABASE_URL="sqlite:///x.db", DATABASE_POOL="1"
+    )
 
 
 def test_a_bad_pool_size_stops_start_up_naming_the_variable():
-    error = database(DATABASE_URL="postgres://postgres@127.0.0.1/todo", DATABASE_POOL="1", DATABASE_POOL_MAX_SIZE="0")
+    error = database(
+        DATABASE_URL="postgres://postgres@127.0.0.1/todo", DATABASE_POOL="1", DATABASE_POOL_MAX_SIZE="0"
+    )
 
     assert "DATABASE_POOL_MAX_SIZE must be at least 1" in error

@@ -3,6 +3,7 @@
 The build context (.dockerignore applied) is copied to a temporary /app, its COPY and RUN steps run in
 a fresh virtualenv, the release command migrates, and the image's CMD and HEALTHCHECK run as written.
 """
+
 import hashlib
 import json
 import os
@@ -34,8 +35,9 @@ def dockerfile_instructions(text):
             current = current[:-1] + " "
             continue
         keyword, _, arguments = current.strip().partition(" ")
-        instructions.append((keyword.upper(), " ".join(arguments.split()) if keyword.upper() == "RUN"
-                             else arguments.strip()))
+        instructions.append(
+            (keyword.upper(), " ".join(arguments.split()) if keyword.upper() == "RUN" else arguments.strip())
+        )
         current = ""
     return instructions
 
@@ -53,8 +55,11 @@ def dockerignored(relative_path, patterns):
 
 def build_context(destination):
     """The files `docker build .` would send: the repository less .dockerignore's patterns."""
-    patterns = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert not any(pattern.startswith("!") for pattern in patterns), "exceptions are not modelled here"
     for path in REPO.rglob("*"):
         relative = path.relative_to(REPO)
@@ -70,8 +75,12 @@ def wheelhouse():
     path = Path.home() / ".cache" / "todo-api-dockerfile-test" / f"wheels-{key}"
     if not path.exists():
         partial = path.with_name(path.name + f".partial-{os.getpid()}")
-        subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "-r", REPO / "requirements.txt",
-                        "-w", partial], check=True, capture_output=True, timeout=600)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "--quiet", "-r", REPO / "requirements.txt", "-w", partial],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         partial.rename(path)
     return path
 
@@ -85,8 +94,12 @@ class Image:
         build_context(self.context)
         venv = root / "venv"
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
-        self.env = clean_env(PATH=f"{venv / 'bin'}:{os.environ['PATH']}", VIRTUAL_ENV=str(venv),
-                             PIP_NO_INDEX="1", PIP_FIND_LINKS=str(wheelhouse()))
+        self.env = clean_env(
+            PATH=f"{venv / 'bin'}:{os.environ['PATH']}",
+            VIRTUAL_ENV=str(venv),
+            PIP_NO_INDEX="1",
+            PIP_FIND_LINKS=str(wheelhouse()),
+        )
         self.env.pop("PYTHONHOME", None)
         self.workdir, self.user, self.skipped = root, None, []
         for keyword, arguments in self.instructions:
@@ -112,8 +125,9 @@ class Image:
         if command.startswith(SYSTEM_STEPS):
             self.skipped.append(command)
             return
-        result = subprocess.run(command, shell=True, cwd=self.workdir, env=self.env, capture_output=True,
-                                text=True, timeout=600)
+        result = subprocess.run(
+            command, shell=True, cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=600
+        )
         assert result.returncode == 0, f"RUN {command}\n{result.stdout}\n{result.stderr}"
 
     def do_user(self, arguments):
@@ -128,8 +142,14 @@ class Image:
         return [shutil.which(argv[0], path=self.env["PATH"]), *argv[1:]]
 
     def run(self, command, **env):
-        return subprocess.run(shlex.split(command), cwd=self.workdir, env={**self.env, **env},
-                              capture_output=True, text=True, timeout=120)
+        return subprocess.run(
+            shlex.split(command),
+            cwd=self.workdir,
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -141,14 +161,20 @@ def image(tmp_path_factory):
 def container(image, tmp_path_factory):
     """The image's CMD with the variables a platform sets, after the release command migrated."""
     port = free_port()
-    env = {**image.env, "DJANGO_SECRET_KEY": "s" * 50, "DJANGO_ALLOWED_HOSTS": "127.0.0.1", "PORT": str(port),
-           "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('data') / 'db.sqlite3'}",
-           # The image listens on 0.0.0.0:$PORT; tests stay on loopback.
-           "GUNICORN_BIND": f"127.0.0.1:{port}"}
+    env = {
+        **image.env,
+        "DJANGO_SECRET_KEY": "s" * 50,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1",
+        "PORT": str(port),
+        "DATABASE_URL": f"sqlite:///{tmp_path_factory.mktemp('data') / 'db.sqlite3'}",
+        # The image listens on 0.0.0.0:$PORT; tests stay on loopback.
+        "GUNICORN_BIND": f"127.0.0.1:{port}",
+    }
     migrate = image.run(RELEASE_COMMAND, **env)
     assert migrate.returncode == 0, migrate.stderr
-    server = Gunicorn(image.argv("CMD"), cwd=image.workdir, env=env, port=port,
-                      log_dir=tmp_path_factory.mktemp("logs"))
+    server = Gunicorn(
+        image.argv("CMD"), cwd=image.workdir, env=env, port=port, log_dir=tmp_path_factory.mktemp("logs")
+    )
     server.env = env
     yield server
     server.stop()
@@ -223,10 +249,16 @@ def test_whitenoise_serves_admin_css_by_hashed_name_compressed_and_cacheable_for
     assert "immutable" in response.headers["cache-control"]
 
 
-@pytest.mark.parametrize(("page", "asset"), [
-    ("/api/docs/", r"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle\.[0-9a-f]{12}\.js"),
-    ("/api/redoc/", r"/static/drf_spectacular_sidecar/redoc/bundles/redoc\.standalone\.[0-9a-f]{12}\.js"),
-])
+@pytest.mark.parametrize(
+    ("page", "asset"),
+    [
+        (
+            "/api/docs/",
+            r"/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle\.[0-9a-f]{12}\.js",
+        ),
+        ("/api/redoc/", r"/static/drf_spectacular_sidecar/redoc/bundles/redoc\.standalone\.[0-9a-f]{12}\.js"),
+    ],
+)
 def test_swagger_ui_and_redoc_load_their_assets_from_the_container(container, page, asset):
     html = container.get(page)
     assert html.status == 200

@@ -1,4 +1,5 @@
 """gunicorn.conf.py: defaults for the machine, every value from the environment, logs in the app's JSON."""
+
 import json
 import os
 import secrets
@@ -18,7 +19,12 @@ def gunicorn_config(**variables):
     """The settings gunicorn would run with, as printed by --print-config."""
     result = subprocess.run(
         [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--print-config", "todo_api.wsgi"],
-        cwd=REPO, env=clean_env(**PRODUCTION, **variables), capture_output=True, text=True, timeout=60)
+        cwd=REPO,
+        env=clean_env(**PRODUCTION, **variables),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     if result.returncode != 0:
         return result.stderr
     pairs = (line.split("=", 1) for line in result.stdout.splitlines() if " = " in line)
@@ -43,9 +49,16 @@ def test_the_platforms_port_is_used():
 
 def test_every_value_comes_from_the_environment():
     config = gunicorn_config(
-        GUNICORN_BIND="127.0.0.1:9000", GUNICORN_WORKERS="3", GUNICORN_THREADS="16", GUNICORN_WORKER_CLASS="sync",
-        GUNICORN_KEEPALIVE="5", GUNICORN_TIMEOUT="60", GUNICORN_GRACEFUL_TIMEOUT="20", GUNICORN_MAX_REQUESTS="1000",
-        GUNICORN_ACCESS_LOG="-", LOG_LEVEL="WARNING",
+        GUNICORN_BIND="127.0.0.1:9000",
+        GUNICORN_WORKERS="3",
+        GUNICORN_THREADS="16",
+        GUNICORN_WORKER_CLASS="sync",
+        GUNICORN_KEEPALIVE="5",
+        GUNICORN_TIMEOUT="60",
+        GUNICORN_GRACEFUL_TIMEOUT="20",
+        GUNICORN_MAX_REQUESTS="1000",
+        GUNICORN_ACCESS_LOG="-",
+        LOG_LEVEL="WARNING",
     )
 
     assert config["bind"] == "['127.0.0.1:9000']"
@@ -62,11 +75,20 @@ def test_a_bad_value_stops_start_up_naming_the_variable():
 @pytest.fixture
 def server(tmp_path):
     port = free_port()
-    env = clean_env(**PRODUCTION, GUNICORN_BIND=f"127.0.0.1:{port}",
-                    GUNICORN_WORKERS="1", GUNICORN_ACCESS_LOG="-",
-                    DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}")
-    server = Gunicorn([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"],
-                      cwd=REPO, env=env, port=port, log_dir=tmp_path)
+    env = clean_env(
+        **PRODUCTION,
+        GUNICORN_BIND=f"127.0.0.1:{port}",
+        GUNICORN_WORKERS="1",
+        GUNICORN_ACCESS_LOG="-",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    )
+    server = Gunicorn(
+        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"],
+        cwd=REPO,
+        env=env,
+        port=port,
+        log_dir=tmp_path,
+    )
     yield server
     server.stop()
 
@@ -83,7 +105,11 @@ def test_gunicorn_and_the_app_log_json_lines_with_the_request_id_and_no_token(se
     app = [line for line in lines if line["logger"] == "todo_api.request" and line["path"] == "/api/v1/me"]
     assert len(access) == len(app) == 1
     assert {key: access[0][key] for key in ("level", "method", "status", "request_id")} == {
-        "level": "INFO", "method": "GET", "status": 401, "request_id": "from-the-proxy"}
+        "level": "INFO",
+        "method": "GET",
+        "status": 401,
+        "request_id": "from-the-proxy",
+    }
     assert app[0]["request_id"] == "from-the-proxy"
     assert any(line["message"].startswith("Listening at: http://127.0.0.1:") for line in lines)
     assert token not in log and token.split(".")[2] not in log

@@ -1,4 +1,5 @@
 """Liveness (/healthz) touches nothing; readiness (/readyz) queries the tasks table. Neither needs a token."""
+
 from http import HTTPStatus
 
 import pytest
@@ -53,5 +54,8 @@ def test_readyz_is_503_with_retry_after_when_the_database_fails(db, monkeypatch,
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response["Content-Type"] == "application/json"
     assert response["Retry-After"] == "5"
-    assert response.json() == {"status": 503, "code": "database_unavailable",
-                               "message": "The database is unavailable."}
+    assert response.json() == {
+        "status": 503,
+        "code": "database_unavailable",
+        "message": "The database is unavailable.",
+    }

@@ -1,4 +1,5 @@
 """A user sees and changes their own tasks only, on both route families; nobody can set an owner."""
+
 import json
 from http import HTTPStatus
 
@@ -25,7 +26,14 @@ def iso(moment):
 
 def snapshot(task):
     task.refresh_from_db()
-    return (task.owner_id, task.title, task.description, task.completed, iso(task.created_at), iso(task.updated_at))
+    return (
+        task.owner_id,
+        task.title,
+        task.description,
+        task.completed,
+        iso(task.created_at),
+        iso(task.updated_at),
+    )
 
 
 def send(client, method, path, body=None):
@@ -35,7 +43,9 @@ def send(client, method, path, body=None):
 
 
 def create(client, title="Alice's secret", **fields):
-    response = client.post("/api/v1/tasks", {"title": title, "description": "private", **fields}, format="json")
+    response = client.post(
+        "/api/v1/tasks", {"title": title, "description": "private", **fields}, format="json"
+    )
     assert response.status_code == HTTPStatus.CREATED
     return Task.objects.get(pk=response.json()["id"])
 
@@ -107,17 +117,21 @@ def test_the_paginated_count_counts_only_ones_own_tasks(alice, bob, alices_task)
 
 
 @pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
-@pytest.mark.parametrize("method, suffix, body", [
-    ("GET", "", None),
-    ("POST", "", {"title": "Planted by bob"}),
-    ("GET", "/{id}", None),
-    ("PUT", "/{id}", WRITES["PUT"]),
-    ("PATCH", "/{id}", WRITES["PATCH"]),
-    ("DELETE", "/{id}", None),
-    ("PATCH", "/{id}/complete", None),
-])
-def test_another_users_compatibility_path_is_403_with_no_task_data(alice, bob, alices_task, method, suffix, body,
-                                                                   slash):
+@pytest.mark.parametrize(
+    "method, suffix, body",
+    [
+        ("GET", "", None),
+        ("POST", "", {"title": "Planted by bob"}),
+        ("GET", "/{id}", None),
+        ("PUT", "/{id}", WRITES["PUT"]),
+        ("PATCH", "/{id}", WRITES["PATCH"]),
+        ("DELETE", "/{id}", None),
+        ("PATCH", "/{id}/complete", None),
+    ],
+)
+def test_another_users_compatibility_path_is_403_with_no_task_data(
+    alice, bob, alices_task, method, suffix, body, slash
+):
     before = snapshot(alices_task)
     path = f"/api/{alice.sub}/tasks{suffix.format(id=alices_task.pk)}{slash}"
 
@@ -131,13 +145,17 @@ def test_another_users_compatibility_path_is_403_with_no_task_data(alice, bob, a
 
 
 @pytest.mark.parametrize("path", ["/api/v1/tasks", "/api/{user_id}/tasks"])
-@pytest.mark.parametrize("claim", [
-    lambda bob: {"owner": bob.pk},
-    lambda bob: {"owner": bob.sub},
-    lambda bob: {"owner_id": bob.pk},
-    lambda bob: {"user_id": bob.sub},
-    lambda bob: {"owner": {"sub": bob.sub}},
-], ids=["owner-pk", "owner-sub", "owner_id", "user_id", "owner-object"])
+@pytest.mark.parametrize(
+    "claim",
+    [
+        lambda bob: {"owner": bob.pk},
+        lambda bob: {"owner": bob.sub},
+        lambda bob: {"owner_id": bob.pk},
+        lambda bob: {"user_id": bob.sub},
+        lambda bob: {"owner": {"sub": bob.sub}},
+    ],
+    ids=["owner-pk", "owner-sub", "owner_id", "user_id", "owner-object"],
+)
 def test_a_new_task_belongs_to_the_caller_whatever_owner_the_body_names(alice, bob, path, claim):
     bob_user = create(bob, title="Bob exists").owner
 
@@ -149,8 +167,16 @@ def test_a_new_task_belongs_to_the_caller_whatever_owner_the_body_names(alice, b
 
 
 def test_a_new_task_ignores_a_client_chosen_id_and_timestamps(alice, alices_task):
-    response = alice.post("/api/v1/tasks", {"title": "Mine", "id": alices_task.pk, "created_at": "2000-01-01T00:00:00Z",
-                                            "updated_at": "2000-01-01T00:00:00Z"}, format="json")
+    response = alice.post(
+        "/api/v1/tasks",
+        {
+            "title": "Mine",
+            "id": alices_task.pk,
+            "created_at": "2000-01-01T00:00:00Z",
+            "updated_at": "2000-01-01T00:00:00Z",
+        },
+        format="json",
+    )
 
     assert response.status_code == HTTPStatus.CREATED
     task = Task.objects.get(pk=response.json()["id"])
@@ -164,8 +190,13 @@ def test_a_new_task_ignores_a_client_chosen_id_and_timestamps(alice, alices_task
 def test_an_update_cannot_change_the_owner_id_or_created_at(alice, bob, alices_task, path, method):
     bob_user = create(bob, title="Bob exists").owner
     before = snapshot(alices_task)
-    body = {"title": "Renamed", "owner": bob_user.pk, "owner_id": bob_user.pk, "id": NEVER_EXISTED,
-            "created_at": "2000-01-01T00:00:00Z"}
+    body = {
+        "title": "Renamed",
+        "owner": bob_user.pk,
+        "owner_id": bob_user.pk,
+        "id": NEVER_EXISTED,
+        "created_at": "2000-01-01T00:00:00Z",
+    }
 
     response = send(alice, method, path.format(id=alices_task.pk, user_id=alice.sub), body)
 
@@ -191,21 +222,25 @@ def owned_by_calls(monkeypatch):
     return calls
 
 
-@pytest.mark.parametrize("method, path, expected_status", [
-    ("GET", "/api/v1/tasks", HTTPStatus.OK),
-    ("GET", "/api/v1/tasks/{id}", HTTPStatus.OK),
-    ("PUT", "/api/v1/tasks/{id}", HTTPStatus.OK),
-    ("PATCH", "/api/v1/tasks/{id}", HTTPStatus.OK),
-    ("DELETE", "/api/v1/tasks/{id}", HTTPStatus.NO_CONTENT),
-    ("GET", "/api/{user_id}/tasks", HTTPStatus.OK),
-    ("GET", "/api/{user_id}/tasks/{id}", HTTPStatus.OK),
-    ("PUT", "/api/{user_id}/tasks/{id}", HTTPStatus.OK),
-    ("PATCH", "/api/{user_id}/tasks/{id}", HTTPStatus.OK),
-    ("DELETE", "/api/{user_id}/tasks/{id}", HTTPStatus.NO_CONTENT),
-    ("PATCH", "/api/{user_id}/tasks/{id}/complete", HTTPStatus.OK),
-])
-def test_every_task_route_goes_through_the_one_ownership_filter(alice, alices_task, owned_by_calls, method, path,
-                                                                 expected_status):
+@pytest.mark.parametrize(
+    "method, path, expected_status",
+    [
+        ("GET", "/api/v1/tasks", HTTPStatus.OK),
+        ("GET", "/api/v1/tasks/{id}", HTTPStatus.OK),
+        ("PUT", "/api/v1/tasks/{id}", HTTPStatus.OK),
+        ("PATCH", "/api/v1/tasks/{id}", HTTPStatus.OK),
+        ("DELETE", "/api/v1/tasks/{id}", HTTPStatus.NO_CONTENT),
+        ("GET", "/api/{user_id}/tasks", HTTPStatus.OK),
+        ("GET", "/api/{user_id}/tasks/{id}", HTTPStatus.OK),
+        ("PUT", "/api/{user_id}/tasks/{id}", HTTPStatus.OK),
+        ("PATCH", "/api/{user_id}/tasks/{id}", HTTPStatus.OK),
+        ("DELETE", "/api/{user_id}/tasks/{id}", HTTPStatus.NO_CONTENT),
+        ("PATCH", "/api/{user_id}/tasks/{id}/complete", HTTPStatus.OK),
+    ],
+)
+def test_every_task_route_goes_through_the_one_ownership_filter(
+    alice, alices_task, owned_by_calls, method, path, expected_status
+):
     body = WRITES["PUT"] if method in ("PUT", "PATCH") and not path.endswith("complete") else None
 
     response = send(alice, method, path.format(id=alices_task.pk, user_id=alice.sub), body)

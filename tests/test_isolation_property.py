@@ -3,6 +3,7 @@
 No user reads, changes or learns of another's task (a foreign id answers exactly like an id that never
 existed), and each user's list is always what that user created, changed and deleted.
 """
+
 import json
 import os
 from http import HTTPStatus
@@ -10,7 +11,13 @@ from http import HTTPStatus
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 
 from tasks.models import Task
 from tests.conftest import client_with
@@ -22,7 +29,9 @@ FAMILIES = ("v1", "compat")
 text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=20)
 titles = text.filter(str.strip)
 # A PATCH body: any subset of the writable fields.
-patches = st.fixed_dictionaries({}, optional={"title": titles, "description": text, "completed": st.booleans()})
+patches = st.fixed_dictionaries(
+    {}, optional={"title": titles, "description": text, "completed": st.booleans()}
+)
 users = st.sampled_from(USERS)
 families = st.sampled_from(FAMILIES)
 
@@ -62,7 +71,9 @@ class IsolationMachine(RuleBasedStateMachine):
         foreign = send(self.clients[user], method, path_for(self.target), body)
         missing = send(self.clients[user], method, path_for(NEVER_EXISTED), body)
         assert foreign.status_code == missing.status_code == HTTPStatus.NOT_FOUND
-        assert foreign.json() == missing.json() == {"status": 404, "code": "not_found", "message": "Not found."}
+        assert (
+            foreign.json() == missing.json() == {"status": 404, "code": "not_found", "message": "Not found."}
+        )
 
     # What a rule acts on: one of the caller's tasks, someone else's, a deleted one or a made-up id.
     @rule(data=st.data())
@@ -99,7 +110,9 @@ class IsolationMachine(RuleBasedStateMachine):
             self.model[user][self.target] = {**body, "title": title.strip()}
             assert as_model(response.json()) == self.model[user][self.target]
         else:
-            self.expect_like_never_existing(user, "PUT", lambda task_id: self.detail(user, family, task_id), body)
+            self.expect_like_never_existing(
+                user, "PUT", lambda task_id: self.detail(user, family, task_id), body
+            )
 
     @rule(user=users, family=families, body=patches)
     def patch(self, user, family, body):
@@ -110,7 +123,9 @@ class IsolationMachine(RuleBasedStateMachine):
             self.model[user][self.target] = {**self.model[user][self.target], **changes}
             assert as_model(response.json()) == self.model[user][self.target]
         else:
-            self.expect_like_never_existing(user, "PATCH", lambda task_id: self.detail(user, family, task_id), body)
+            self.expect_like_never_existing(
+                user, "PATCH", lambda task_id: self.detail(user, family, task_id), body
+            )
 
     @rule(user=users)
     def toggle(self, user):
@@ -131,31 +146,50 @@ class IsolationMachine(RuleBasedStateMachine):
             assert response.status_code == HTTPStatus.NO_CONTENT
             del self.model[user][self.target]
         else:
-            self.expect_like_never_existing(user, "DELETE", lambda task_id: self.detail(user, family, task_id))
+            self.expect_like_never_existing(
+                user, "DELETE", lambda task_id: self.detail(user, family, task_id)
+            )
 
     @precondition(lambda self: self.ever_created)
-    @rule(user=users, other=users, method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]), data=st.data())
+    @rule(
+        user=users,
+        other=users,
+        method=st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
+        data=st.data(),
+    )
     def use_another_users_path(self, user, other, method, data):
         """/api/{someone else's id}/...: a 403 that says nothing of whose id it is or of their tasks."""
         if user == other:
             return
         suffix = data.draw(st.sampled_from(["", f"/{self.target}", f"/{self.target}/complete"]))
-        body = {"title": "Taken over", "description": "", "completed": True} if method in ("POST", "PUT", "PATCH") else None
+        body = (
+            {"title": "Taken over", "description": "", "completed": True}
+            if method in ("POST", "PUT", "PATCH")
+            else None
+        )
         if suffix.endswith("/complete"):
             method, body = "PATCH", None
         foreign = send(self.clients[user], method, f"/api/{self.subs[other]}/tasks{suffix}", body)
         nobody = send(self.clients[user], method, f"/api/nobody-{self.subs[other]}/tasks{suffix}", body)
         assert foreign.status_code == nobody.status_code == HTTPStatus.FORBIDDEN
-        assert foreign.json() == nobody.json() == {
-            "status": 403, "code": "permission_denied", "message": "The user id in the path is not yours.",
-        }
+        assert (
+            foreign.json()
+            == nobody.json()
+            == {
+                "status": 403,
+                "code": "permission_denied",
+                "message": "The user id in the path is not yours.",
+            }
+        )
 
     @rule(user=users, family=families)
     def list_is_the_model(self, user, family):
         self.check_list(user, family)
 
     def check_list(self, user, family):
-        response = self.clients[user].get(self.collection(user, family), {"limit": 100} if family == "v1" else {})
+        response = self.clients[user].get(
+            self.collection(user, family), {"limit": 100} if family == "v1" else {}
+        )
         assert response.status_code == HTTPStatus.OK
         listed = response.json()
         if family == "v1":

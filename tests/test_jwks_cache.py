@@ -1,4 +1,5 @@
 """The JWKS cache: lazy fetch, refetch limits, rotation, replacement and outages."""
+
 import threading
 import time
 from http import HTTPStatus
@@ -42,8 +43,9 @@ def test_it_sends_a_user_agent(db, token_for, jwks_server):
     assert jwks_server.user_agents == ["todo-api-authbridge/1.0"]
 
 
-def test_unknown_kids_of_tokens_older_than_the_key_set_are_refused_without_a_refetch(db, better_auth, signing_key,
-                                                                                      claims_for, jwks_server):
+def test_unknown_kids_of_tokens_older_than_the_key_set_are_refused_without_a_refetch(
+    db, better_auth, signing_key, claims_for, jwks_server
+):
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
     issued_before_the_fetch = int(time.time()) - 60
     for _ in range(20):
@@ -52,8 +54,9 @@ def test_unknown_kids_of_tokens_older_than_the_key_set_are_refused_without_a_ref
     assert jwks_server.requests == 1
 
 
-def test_unknown_kids_of_fresh_tokens_refetch_at_most_once_per_interval(db, settings, better_auth, signing_key,
-                                                                        claims_for, jwks_server):
+def test_unknown_kids_of_fresh_tokens_refetch_at_most_once_per_interval(
+    db, settings, better_auth, signing_key, claims_for, jwks_server
+):
     # Long enough for 20 requests on a busy machine, short enough to wait out once.
     settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 2}
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
@@ -64,8 +67,9 @@ def test_unknown_kids_of_fresh_tokens_refetch_at_most_once_per_interval(db, sett
     assert jwks_server.requests == 2
 
 
-def test_a_kid_published_just_after_a_fetch_gets_503_until_the_refetch_then_works(db, settings, better_auth,
-                                                                                  signing_key, claims_for, jwks_server):
+def test_a_kid_published_just_after_a_fetch_gets_503_until_the_refetch_then_works(
+    db, settings, better_auth, signing_key, claims_for, jwks_server
+):
     settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 2}
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
     rotated = ed25519_key()
@@ -96,12 +100,13 @@ def test_concurrent_unknown_kids_share_one_fetch(db, better_auth, signing_key, c
 def _verify_quietly(verifier, token):
     try:
         verifier.verify(token)
-    except Exception:  # noqa: BLE001 (the refusal is expected; the test counts fetches)
+    except Exception:
         pass
 
 
-def test_a_key_added_to_the_jwks_is_accepted_after_the_refetch_interval(db, fast_refetch, signing_key, claims_for,
-                                                                        jwks_server):
+def test_a_key_added_to_the_jwks_is_accepted_after_the_refetch_interval(
+    db, fast_refetch, signing_key, claims_for, jwks_server
+):
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
     rotated = ed25519_key()
     jwks_server.publish(signing_key, rotated)
@@ -119,8 +124,9 @@ def test_an_empty_key_set_is_not_cached_as_final(db, fast_refetch, claims_for, j
     assert status_with(key.sign(claims_for())) == HTTPStatus.OK
 
 
-def test_the_set_is_replaced_after_its_ttl_so_removed_keys_stop_working(db, settings, better_auth, claims_for,
-                                                                        jwks_server):
+def test_the_set_is_replaced_after_its_ttl_so_removed_keys_stop_working(
+    db, settings, better_auth, claims_for, jwks_server
+):
     settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.3, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
     old, new = ed25519_key(), ed25519_key()
     jwks_server.publish(old, new)
@@ -132,8 +138,9 @@ def test_the_set_is_replaced_after_its_ttl_so_removed_keys_stop_working(db, sett
 
 
 class TestOutage:
-    def test_cached_keys_keep_working_while_the_jwks_server_fails(self, db, settings, better_auth, signing_key,
-                                                                 claims_for, jwks_server):
+    def test_cached_keys_keep_working_while_the_jwks_server_fails(
+        self, db, settings, better_auth, signing_key, claims_for, jwks_server
+    ):
         settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.1, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         jwks_server.status = 500
@@ -141,16 +148,18 @@ class TestOutage:
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         assert jwks_server.requests == 2
 
-    def test_cached_keys_keep_working_when_the_jwks_server_is_gone(self, db, settings, better_auth, signing_key,
-                                                                  claims_for, jwks_server):
+    def test_cached_keys_keep_working_when_the_jwks_server_is_gone(
+        self, db, settings, better_auth, signing_key, claims_for, jwks_server
+    ):
         settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.1, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         jwks_server.stop()
         time.sleep(0.15)
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
 
-    def test_an_unseen_kid_gets_503_with_retry_after_when_the_jwks_server_is_gone(self, db, fast_refetch, signing_key,
-                                                                                 claims_for, jwks_server):
+    def test_an_unseen_kid_gets_503_with_retry_after_when_the_jwks_server_is_gone(
+        self, db, fast_refetch, signing_key, claims_for, jwks_server
+    ):
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         jwks_server.stop()
         time.sleep(0.35)
@@ -158,29 +167,40 @@ class TestOutage:
         assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
         assert response["Retry-After"] == "1"  # the refetch interval is 0.3 s
         assert response.json() == {
-            "status": 503, "code": "keys_unavailable",
+            "status": 503,
+            "code": "keys_unavailable",
             "message": "The token's signing key cannot be checked right now. Retry shortly.",
         }
 
     @pytest.mark.parametrize("body", [b"<html>oops</html>", b'{"keys": 3}', b"[]", b""])
-    def test_a_broken_first_answer_gives_503_not_500(self, db, better_auth, signing_key, claims_for, jwks_server, body):
+    def test_a_broken_first_answer_gives_503_not_500(
+        self, db, better_auth, signing_key, claims_for, jwks_server, body
+    ):
         jwks_server.body = body
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.SERVICE_UNAVAILABLE
 
-    def test_an_error_status_on_the_first_fetch_gives_503(self, db, better_auth, signing_key, claims_for, jwks_server):
+    def test_an_error_status_on_the_first_fetch_gives_503(
+        self, db, better_auth, signing_key, claims_for, jwks_server
+    ):
         jwks_server.status = 502
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.SERVICE_UNAVAILABLE
 
-    def test_a_hung_jwks_server_is_given_up_on_after_the_timeout(self, db, settings, better_auth, signing_key,
-                                                                claims_for, jwks_server):
+    def test_a_hung_jwks_server_is_given_up_on_after_the_timeout(
+        self, db, settings, better_auth, signing_key, claims_for, jwks_server
+    ):
         settings.BETTER_AUTH = {**better_auth, "JWKS_TIMEOUT_SECONDS": 0.2}
         jwks_server.delay = 1.0
         started = time.monotonic()
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.SERVICE_UNAVAILABLE
         assert time.monotonic() - started < 0.9
 
-    def test_a_malformed_key_is_skipped_and_the_others_still_work(self, db, better_auth, signing_key, claims_for,
-                                                                  jwks_server):
-        jwks_server.keys = [{"kty": "OKP", "crv": "Ed25519", "x": "not-base64!", "kid": "broken"},
-                            {"kty": "oct", "k": "c2VjcmV0", "kid": "symmetric"}, "junk", signing_key.jwk]
+    def test_a_malformed_key_is_skipped_and_the_others_still_work(
+        self, db, better_auth, signing_key, claims_for, jwks_server
+    ):
+        jwks_server.keys = [
+            {"kty": "OKP", "crv": "Ed25519", "x": "not-base64!", "kid": "broken"},
+            {"kty": "oct", "k": "c2VjcmV0", "kid": "symmetric"},
+            "junk",
+            signing_key.jwk,
+        ]
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK

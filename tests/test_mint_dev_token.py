@@ -1,4 +1,5 @@
 """The development token command: DEBUG only, and its tokens pass our own verifier."""
+
 from io import StringIO
 
 import pytest
@@ -17,7 +18,11 @@ def test_it_mints_a_token_the_api_accepts(settings, better_auth):
     settings.DEBUG = True
     claims = get_verifier().verify(mint("--sub", "dev-user", "--name", "Dev"))
     assert (claims["sub"], claims["name"], claims["iss"], claims["aud"]) == (
-        "dev-user", "Dev", better_auth["ISSUER"], better_auth["AUDIENCE"])
+        "dev-user",
+        "Dev",
+        better_auth["ISSUER"],
+        better_auth["AUDIENCE"],
+    )
 
 
 def test_it_refuses_when_debug_is_off(settings, better_auth):

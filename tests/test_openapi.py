@@ -1,4 +1,5 @@
 """The OpenAPI 3 schema documents every endpoint, its bearer security and its errors; the docs are served locally."""
+
 import json
 import re
 from http import HTTPStatus
@@ -37,7 +38,8 @@ def operations(schema):
     found = {}
     for path, item in schema["paths"].items():
         found.setdefault(path.rstrip("/") or "/", {}).update(
-            {method: operation for method, operation in item.items() if method != "parameters"})
+            {method: operation for method, operation in item.items() if method != "parameters"}
+        )
     return found
 
 
@@ -52,8 +54,10 @@ def test_the_schema_is_openapi_3_yaml_by_default(path):
     assert document["info"]["title"] == "Todo API"
 
 
-@pytest.mark.parametrize("query, accept", [("?format=json", None), ("", "application/json"),
-                                           ("", "application/vnd.oai.openapi+json")])
+@pytest.mark.parametrize(
+    "query, accept",
+    [("?format=json", None), ("", "application/json"), ("", "application/vnd.oai.openapi+json")],
+)
 def test_the_schema_is_json_on_request(query, accept):
     headers = {"HTTP_ACCEPT": accept} if accept else {}
 
@@ -114,7 +118,12 @@ def test_the_list_documents_its_pagination_and_query_parameters(schema):
     operation = operations(schema)["/api/v1/tasks"]["get"]
 
     assert {parameter["name"] for parameter in operation["parameters"]} >= {
-        "limit", "offset", "completed", "search", "ordering"}
+        "limit",
+        "offset",
+        "completed",
+        "search",
+        "ordering",
+    }
     response_schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
     assert response_schema["$ref"].startswith("#/components/schemas/Paginated")
 

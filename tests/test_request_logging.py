@@ -1,4 +1,5 @@
 """One JSON line per request, a request id on every line written for it, and nothing secret in the logs."""
+
 import io
 import json
 import logging
@@ -58,13 +59,28 @@ def test_each_request_writes_one_json_line_with_who_what_and_how_long(alice, log
     assert response.status_code == HTTPStatus.OK
     assert response["X-Request-ID"] == "checkout-42.retry_1"
     [line] = request_lines(log_lines())
-    assert set(line) == {"timestamp", "level", "logger", "message", "request_id", "method", "path", "status",
-                         "duration_ms", "user"}
+    assert set(line) == {
+        "timestamp",
+        "level",
+        "logger",
+        "message",
+        "request_id",
+        "method",
+        "path",
+        "status",
+        "duration_ms",
+        "user",
+    }
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00", line["timestamp"])
     assert line["level"] == "INFO"
     assert line["message"] == "GET /api/v1/tasks 200"
     assert (line["request_id"], line["method"], line["path"], line["status"], line["user"]) == (
-        "checkout-42.retry_1", "GET", "/api/v1/tasks", 200, alice.sub)
+        "checkout-42.retry_1",
+        "GET",
+        "/api/v1/tasks",
+        200,
+        alice.sub,
+    )
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
 
 
@@ -77,7 +93,7 @@ def test_an_anonymous_request_is_logged_without_a_user(anonymous, log_lines):
     assert line["request_id"] == response["X-Request-ID"]
 
 
-@pytest.mark.parametrize("offered", ["", "has space", "a" * 129, "new\nline", "quote\"", "ünïcode"])
+@pytest.mark.parametrize("offered", ["", "has space", "a" * 129, "new\nline", 'quote"', "ünïcode"])
 def test_an_unusable_request_id_is_replaced_by_a_generated_one(anonymous, log_lines, offered):
     response = anonymous.get("/healthz", HTTP_X_REQUEST_ID=offered)
 
@@ -129,11 +145,22 @@ def test_lines_outside_a_request_have_no_request_id(log_lines):
 
 def log_from_django(debug):
     """What a line logged through settings.LOGGING looks like on stderr, DEBUG on or off."""
-    code = ("import django, logging; django.setup(); from todo_api.logging import request_id_var; "
-            "request_id_var.set('rid-1'); logging.getLogger('todo_api').warning('hello %s', 'world')")
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, env=clean_env(
-        DJANGO_SETTINGS_MODULE="todo_api.settings", DJANGO_DEBUG=debug, **PRODUCTION,
-        PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])))
+    code = (
+        "import django, logging; django.setup(); from todo_api.logging import request_id_var; "
+        "request_id_var.set('rid-1'); logging.getLogger('todo_api').warning('hello %s', 'world')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=clean_env(
+            DJANGO_SETTINGS_MODULE="todo_api.settings",
+            DJANGO_DEBUG=debug,
+            **PRODUCTION,
+            PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        ),
+    )
     assert result.returncode == 0, result.stderr
     return result.stderr.strip()
 
@@ -142,7 +169,11 @@ def test_logs_are_json_lines_when_debug_is_off():
     line = json.loads(log_from_django("0"))
 
     assert (line["level"], line["logger"], line["message"], line["request_id"]) == (
-        "WARNING", "todo_api", "hello world", "rid-1")
+        "WARNING",
+        "todo_api",
+        "hello world",
+        "rid-1",
+    )
 
 
 def test_logs_are_readable_text_when_debug_is_on():

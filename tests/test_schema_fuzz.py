@@ -1,4 +1,5 @@
 """Schemathesis against our own /api/schema/: every operation, as the owner, anonymously and as another user."""
+
 import os
 import zlib
 from http import HTTPStatus
@@ -9,13 +10,13 @@ from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
-from schemathesis.core.parameters import ParameterLocation
 from schemathesis.checks import negative_data_rejection
+from schemathesis.core.parameters import ParameterLocation
 
 from authbridge.models import User
 from tasks.models import Task
-from todo_api.wsgi import application
 from tests.conftest import client_with
+from todo_api.wsgi import application
 
 
 def fuzz(max_examples):
@@ -62,8 +63,10 @@ def call(case, token=None):
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     try:
-        return case.call_and_validate(headers={"Authorization": f"Bearer {token}"} if token else None,
-                                      excluded_checks=lenient_checks(case))
+        return case.call_and_validate(
+            headers={"Authorization": f"Bearer {token}"} if token else None,
+            excluded_checks=lenient_checks(case),
+        )
     finally:
         request_started.connect(close_old_connections)
         request_finished.connect(close_old_connections)
@@ -94,7 +97,9 @@ def aim_at_alice(case, alice_sub):
     if "user_id" in case.path_parameters:
         case.path_parameters["user_id"] = alice_sub
     if "id" in case.path_parameters and zlib.crc32(str(case.path_parameters["id"]).encode()) % 2 == 0:
-        task = Task.objects.create(owner=User.objects.get(sub=alice_sub), title="Alice's task", description="hers")
+        task = Task.objects.create(
+            owner=User.objects.get(sub=alice_sub), title="Alice's task", description="hers"
+        )
         case.path_parameters["id"] = task.pk
 
 
@@ -110,7 +115,9 @@ def lenient_checks(case):
 
 
 def alices_tasks(alice_sub):
-    return sorted(Task.objects.filter(owner__sub=alice_sub).values_list("id", "title", "description", "completed"))
+    return sorted(
+        Task.objects.filter(owner__sub=alice_sub).values_list("id", "title", "description", "completed")
+    )
 
 
 @schema.parametrize()
@@ -139,8 +146,9 @@ def test_every_operation_answers_an_anonymous_caller_as_its_schema_declares(case
 
 @refusal_schema.parametrize()
 @fuzz(max_examples=12)
-def test_every_operation_refuses_another_user_alices_tasks_as_its_schema_declares(case, alice_token, bob_token,
-                                                                                     alice_sub):
+def test_every_operation_refuses_another_user_alices_tasks_as_its_schema_declares(
+    case, alice_token, bob_token, alice_sub
+):
     aim_at_alice(case, alice_sub)
     before = alices_tasks(alice_sub)
 

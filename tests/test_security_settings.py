@@ -1,4 +1,5 @@
 """Behind a TLS proxy: redirect, HSTS and secure cookies by environment; `check --deploy` is clean."""
+
 import json
 import subprocess
 import sys
@@ -9,24 +10,42 @@ from django.test import Client
 
 from tests.processes import REPO, clean_env
 
-PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "pr0duction-" * 6, "DJANGO_ALLOWED_HOSTS": "api.example.com"}
+PRODUCTION = {
+    "DJANGO_DEBUG": "0",
+    "DJANGO_SECRET_KEY": "pr0duction-" * 6,
+    "DJANGO_ALLOWED_HOSTS": "api.example.com",
+}
 BEHIND_TLS_PROXY = {
-    "DJANGO_SECURE_PROXY_SSL_HEADER": "1", "DJANGO_SECURE_SSL_REDIRECT": "1",
-    "DJANGO_SECURE_HSTS_SECONDS": "31536000", "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
+    "DJANGO_SECURE_PROXY_SSL_HEADER": "1",
+    "DJANGO_SECURE_SSL_REDIRECT": "1",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "1",
     "DJANGO_SECURE_HSTS_PRELOAD": "1",
 }
 
 
 def check_deploy(**variables):
-    return subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=REPO,
-                          env=clean_env(**variables), capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=REPO,
+        env=clean_env(**variables),
+        capture_output=True,
+        text=True,
+    )
 
 
 def settings_in(names, **variables):
-    code = f"import django, json; django.setup(); from django.conf import settings; " \
-           f"print(json.dumps({{name: getattr(settings, name, None) for name in {names!r}}}))"
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                            env=clean_env(DJANGO_SETTINGS_MODULE="todo_api.settings", PYTHONPATH=str(REPO), **variables))
+    code = (
+        f"import django, json; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{name: getattr(settings, name, None) for name in {names!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=clean_env(DJANGO_SETTINGS_MODULE="todo_api.settings", PYTHONPATH=str(REPO), **variables),
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -49,15 +68,21 @@ def test_check_deploy_warns_when_tls_settings_are_left_off():
 def test_the_proxy_header_is_trusted_only_when_switched_on():
     assert settings_in(["SECURE_PROXY_SSL_HEADER"], **PRODUCTION) == {"SECURE_PROXY_SSL_HEADER": None}
     assert settings_in(["SECURE_PROXY_SSL_HEADER"], **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="1") == {
-        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"]}
+        "SECURE_PROXY_SSL_HEADER": ["HTTP_X_FORWARDED_PROTO", "https"]
+    }
 
 
 def test_cookies_are_secure_unless_debug_is_on():
     names = ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"]
     assert settings_in(names, **PRODUCTION) == {"SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True}
-    assert settings_in(names, DJANGO_DEBUG="1") == {"SESSION_COOKIE_SECURE": False, "CSRF_COOKIE_SECURE": False}
+    assert settings_in(names, DJANGO_DEBUG="1") == {
+        "SESSION_COOKIE_SECURE": False,
+        "CSRF_COOKIE_SECURE": False,
+    }
     assert settings_in(names, **PRODUCTION, DJANGO_SECURE_COOKIES="0") == {
-        "SESSION_COOKIE_SECURE": False, "CSRF_COOKIE_SECURE": False}
+        "SESSION_COOKIE_SECURE": False,
+        "CSRF_COOKIE_SECURE": False,
+    }
 
 
 def test_a_bad_tls_value_stops_start_up_naming_the_variable():

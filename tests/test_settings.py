@@ -1,4 +1,5 @@
 """Settings come from the environment and a bad value stops start-up, naming the variable."""
+
 import os
 import subprocess
 import sys
@@ -12,10 +13,15 @@ PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWE
 
 def start_django(**variables):
     """Runs `manage.py check` in a fresh process with exactly these settings variables."""
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("DJANGO_", "BETTER_AUTH_", "DATABASE_", "CORS_"))}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DJANGO_", "BETTER_AUTH_", "DATABASE_", "CORS_"))
+    }
     env.update(variables)
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True
+    )
 
 
 def test_production_settings_start():
@@ -39,13 +45,16 @@ def test_debug_runs_with_development_defaults():
     assert start_django(DJANGO_DEBUG="1").returncode == 0
 
 
-@pytest.mark.parametrize(("name", "value", "message"), [
-    ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be one of"),
-    ("BETTER_AUTH_JWKS_TTL", "soon", "BETTER_AUTH_JWKS_TTL must be a float"),
-    ("BETTER_AUTH_LEEWAY", "-1", "BETTER_AUTH_LEEWAY must be at least 0"),
-    ("BETTER_AUTH_SECRET", "short", "BETTER_AUTH_SECRET must be at least 32 characters"),
-    ("BETTER_AUTH_URL", "file:///etc", "must be an http(s) URL"),
-])
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("DJANGO_DEBUG", "maybe", "DJANGO_DEBUG must be one of"),
+        ("BETTER_AUTH_JWKS_TTL", "soon", "BETTER_AUTH_JWKS_TTL must be a float"),
+        ("BETTER_AUTH_LEEWAY", "-1", "BETTER_AUTH_LEEWAY must be at least 0"),
+        ("BETTER_AUTH_SECRET", "short", "BETTER_AUTH_SECRET must be at least 32 characters"),
+        ("BETTER_AUTH_URL", "file:///etc", "must be an http(s) URL"),
+    ],
+)
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value, message):
     result = start_django(**{**PRODUCTION, name: value})
     assert result.returncode != 0
@@ -55,17 +64,32 @@ def test_a_bad_value_stops_start_up_naming_the_variable(name, value, message):
 def test_a_secret_can_come_from_a_file(tmp_path):
     secret_file = tmp_path / "secret"
     secret_file.write_text("f" * 50 + "\n")
-    result = start_django(**{**PRODUCTION, "DJANGO_SECRET_KEY": "", "DJANGO_SECRET_KEY_FILE": str(secret_file)})
+    result = start_django(
+        **{**PRODUCTION, "DJANGO_SECRET_KEY": "", "DJANGO_SECRET_KEY_FILE": str(secret_file)}
+    )
     assert result.returncode == 0, result.stderr
 
 
 def test_jwks_url_issuer_and_audience_default_from_better_auth_url():
     result = subprocess.run(
-        [sys.executable, "-c", "from django.conf import settings; import django; django.setup(); "
-         "print(settings.BETTER_AUTH['JWKS_URL'], settings.BETTER_AUTH['ISSUER'], settings.BETTER_AUTH['AUDIENCE'])"],
-        cwd=REPO, capture_output=True, text=True,
-        env={**os.environ, **PRODUCTION, "DJANGO_SETTINGS_MODULE": "todo_api.settings",
-             "BETTER_AUTH_URL": "https://auth.example.com/"},
+        [
+            sys.executable,
+            "-c",
+            "from django.conf import settings; import django; django.setup(); "
+            "print(settings.BETTER_AUTH['JWKS_URL'], settings.BETTER_AUTH['ISSUER'], settings.BETTER_AUTH['AUDIENCE'])",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env={
+            **os.environ,
+            **PRODUCTION,
+            "DJANGO_SETTINGS_MODULE": "todo_api.settings",
+            "BETTER_AUTH_URL": "https://auth.example.com/",
+        },
     )
-    assert result.stdout.split() == ["https://auth.example.com/api/auth/jwks", "https://auth.example.com",
-                                     "https://auth.example.com"]
+    assert result.stdout.split() == [
+        "https://auth.example.com/api/auth/jwks",
+        "https://auth.example.com",
+        "https://auth.example.com",
+    ]

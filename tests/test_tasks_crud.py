@@ -1,4 +1,5 @@
 """The /api/v1 endpoints for one task: create, read, replace, update, delete; and /api/v1/me."""
+
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
@@ -36,8 +37,11 @@ def create(client, **fields):
 
 @both_slash_forms
 def test_it_creates_a_task_owned_by_the_caller(alice, slash):
-    response = alice.post(f"/api/v1/tasks{slash}", {"title": "Buy milk", "description": "2 litres", "completed": True},
-                          format="json")
+    response = alice.post(
+        f"/api/v1/tasks{slash}",
+        {"title": "Buy milk", "description": "2 litres", "completed": True},
+        format="json",
+    )
 
     assert response.status_code == HTTPStatus.CREATED
     task = Task.objects.get()
@@ -82,8 +86,11 @@ def test_it_reads_a_task(alice, slash):
 def test_it_replaces_a_task_with_put(alice, slash):
     task = create(alice, description="2 litres")
 
-    response = alice.put(f"/api/v1/tasks/{task.pk}{slash}",
-                         {"title": "Buy oat milk", "description": "1 litre", "completed": True}, format="json")
+    response = alice.put(
+        f"/api/v1/tasks/{task.pk}{slash}",
+        {"title": "Buy oat milk", "description": "1 litre", "completed": True},
+        format="json",
+    )
 
     assert response.status_code == HTTPStatus.OK
     assert response.json() == as_json(task)
@@ -95,12 +102,15 @@ def test_put_requires_a_title(alice, slash):
     task = create(alice)
     before = as_json(task)
 
-    response = alice.put(f"/api/v1/tasks/{task.pk}{slash}", {"description": "1 litre", "completed": True},
-                         format="json")
+    response = alice.put(
+        f"/api/v1/tasks/{task.pk}{slash}", {"description": "1 litre", "completed": True}, format="json"
+    )
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     assert response.json() == {
-        "status": 400, "code": "invalid", "message": "The request has invalid fields.",
+        "status": 400,
+        "code": "invalid",
+        "message": "The request has invalid fields.",
         "fields": {"title": ["This field is required."]},
     }
     assert as_json(task) == before
@@ -118,7 +128,10 @@ def test_patch_changes_only_the_fields_it_sends(alice, slash):
     assert response.json() == after
     assert after["completed"] is True
     assert (after["title"], after["description"], after["created_at"]) == (
-        before["title"], before["description"], before["created_at"])
+        before["title"],
+        before["description"],
+        before["created_at"],
+    )
     assert after["updated_at"] >= before["updated_at"]
 
 

@@ -1,5 +1,6 @@
 """GET /api/v1/tasks: limit/offset pages, the `completed` filter, literal `search` and strict `ordering`."""
-from datetime import datetime, timedelta, timezone
+
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 
 import pytest
@@ -9,7 +10,7 @@ from tasks.models import Task
 
 both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
 
-START = datetime(2020, 1, 1, tzinfo=timezone.utc)
+START = datetime(2020, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -39,7 +40,12 @@ def listed(client, query=""):
 
 
 def invalid(field, message):
-    return {"status": 400, "code": "invalid", "message": "The request has invalid fields.", "fields": {field: [message]}}
+    return {
+        "status": 400,
+        "code": "invalid",
+        "message": "The request has invalid fields.",
+        "fields": {field: [message]},
+    }
 
 
 @both_slash_forms
@@ -50,10 +56,18 @@ def test_it_lists_the_callers_tasks_newest_first_in_a_page(alice, alice_user, sl
 
     assert response.status_code == HTTPStatus.OK
     assert response.json() == {
-        "count": 2, "next": None, "previous": None,
+        "count": 2,
+        "next": None,
+        "previous": None,
         "results": [
-            {"id": task.pk, "title": task.title, "description": "", "completed": False,
-             "created_at": iso, "updated_at": iso}
+            {
+                "id": task.pk,
+                "title": task.title,
+                "description": "",
+                "completed": False,
+                "created_at": iso,
+                "updated_at": iso,
+            }
             for task, iso in ((second, "2020-01-01T00:01:00Z"), (first, "2020-01-01T00:00:00Z"))
         ],
     }
@@ -164,18 +178,30 @@ def test_search_matches_the_whole_phrase_not_each_word(alice, alice_user):
     assert titles(listed(alice, "search=buy+milk")) == ["buy milk"]
 
 
-@pytest.mark.parametrize("term, expected", [
-    ("%25", ["100% done"]),
-    ("_", ["snake_case"]),
-    ("%5C", ["back\\slash"]),
-    (".*", ["regex .* literal"]),
-    ("a.c", ["a.c"]),
-    ("%5B", ["[bracket"]),
-    ("%5E", []),
-])
+@pytest.mark.parametrize(
+    "term, expected",
+    [
+        ("%25", ["100% done"]),
+        ("_", ["snake_case"]),
+        ("%5C", ["back\\slash"]),
+        (".*", ["regex .* literal"]),
+        ("a.c", ["a.c"]),
+        ("%5B", ["[bracket"]),
+        ("%5E", []),
+    ],
+)
 def test_search_treats_wildcard_and_regex_characters_literally(alice, alice_user, term, expected):
-    add_tasks(alice_user, "100% done", "snake_case", "back\\slash", "regex .* literal", "a.c", "abc", "[bracket",
-              "plain")
+    add_tasks(
+        alice_user,
+        "100% done",
+        "snake_case",
+        "back\\slash",
+        "regex .* literal",
+        "a.c",
+        "abc",
+        "[bracket",
+        "plain",
+    )
 
     assert titles(listed(alice, f"search={term}")) == expected
 
@@ -193,24 +219,28 @@ def test_a_search_of_over_1000_characters_is_refused(alice):
     assert response.json() == invalid("search", "At most 1000 characters.")
 
 
-@pytest.mark.parametrize("ordering, expected", [
-    ("title", ["apple", "banana", "cherry"]),
-    ("-title", ["cherry", "banana", "apple"]),
-    ("created_at", ["banana", "cherry", "apple"]),
-    ("-created_at", ["apple", "cherry", "banana"]),
-    ("updated_at", ["banana", "cherry", "apple"]),
-    ("-updated_at", ["apple", "cherry", "banana"]),
-    ("completed", ["apple", "banana", "cherry"]),
-    ("-completed", ["cherry", "apple", "banana"]),
-    ("completed,-title", ["banana", "apple", "cherry"]),
-    ("-completed,title", ["cherry", "apple", "banana"]),
-])
+@pytest.mark.parametrize(
+    "ordering, expected",
+    [
+        ("title", ["apple", "banana", "cherry"]),
+        ("-title", ["cherry", "banana", "apple"]),
+        ("created_at", ["banana", "cherry", "apple"]),
+        ("-created_at", ["apple", "cherry", "banana"]),
+        ("updated_at", ["banana", "cherry", "apple"]),
+        ("-updated_at", ["apple", "cherry", "banana"]),
+        ("completed", ["apple", "banana", "cherry"]),
+        ("-completed", ["cherry", "apple", "banana"]),
+        ("completed,-title", ["banana", "apple", "cherry"]),
+        ("-completed,title", ["cherry", "apple", "banana"]),
+    ],
+)
 def test_ordering_sorts_by_the_allowed_fields(alice, alice_user, ordering, expected):
     # banana is oldest, apple newest; only cherry is completed.
     add_tasks(alice_user, "banana")
     add_tasks(alice_user, "cherry", completed=True)
-    Task.objects.filter(title="cherry").update(created_at=START + timedelta(minutes=1),
-                                               updated_at=START + timedelta(minutes=1))
+    Task.objects.filter(title="cherry").update(
+        created_at=START + timedelta(minutes=1), updated_at=START + timedelta(minutes=1)
+    )
     Task.objects.create(owner=alice_user, title="apple")
 
     assert titles(listed(alice, f"ordering={ordering}")) == expected
@@ -221,18 +251,24 @@ def test_ties_in_ordering_break_on_the_newest_id_first(alice, alice_user):
     Task.objects.update(created_at=START)
 
     assert [task["id"] for task in listed(alice, "ordering=title").json()["results"]] == [
-        task.pk for task in reversed(same)]
+        task.pk for task in reversed(same)
+    ]
 
 
-@pytest.mark.parametrize("ordering", ["owner", "-owner", "owner__email", "id,password", "title,", "description",
-                                      "?"])
+@pytest.mark.parametrize(
+    "ordering", ["owner", "-owner", "owner__email", "id,password", "title,", "description", "?"]
+)
 def test_ordering_by_anything_else_is_refused(alice, ordering):
     response = alice.get("/api/v1/tasks", {"ordering": ordering})
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
     body = response.json()
     assert (body["status"], body["code"], body["message"], list(body["fields"])) == (
-        400, "invalid", "The request has invalid fields.", ["ordering"])
+        400,
+        "invalid",
+        "The request has invalid fields.",
+        ["ordering"],
+    )
     assert body["fields"]["ordering"][0].startswith("Unknown field: ")
     assert body["fields"]["ordering"][0].endswith("Allowed: completed, created_at, title, updated_at.")
 

@@ -1,4 +1,5 @@
 """Verified tokens are remembered, but never past their expiry, a key-set change or the recheck time."""
+
 import time
 from http import HTTPStatus
 
@@ -24,8 +25,9 @@ def test_a_remembered_token_stops_working_when_it_expires(db, settings, better_a
     assert client.get(ME).status_code == HTTPStatus.UNAUTHORIZED
 
 
-def test_a_remembered_token_stops_working_when_its_key_leaves_the_jwks(db, settings, better_auth, claims_for,
-                                                                      jwks_server):
+def test_a_remembered_token_stops_working_when_its_key_leaves_the_jwks(
+    db, settings, better_auth, claims_for, jwks_server
+):
     settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.2, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
     old, new = ed25519_key(), ed25519_key()
     jwks_server.publish(old, new)

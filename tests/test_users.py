@@ -1,4 +1,5 @@
 """Just-in-time local users: created from the token, kept current, identified by `sub` alone."""
+
 import threading
 from http import HTTPStatus
 
@@ -16,7 +17,12 @@ def test_the_first_request_creates_the_local_user(db, token_for):
     assert response.status_code == HTTPStatus.OK
     assert response.json() == {"id": "new-sub", "email": "nia@example.com", "name": "Nia"}
     user = User.objects.get(sub="new-sub")
-    assert (user.email, user.name, user.has_usable_password(), user.is_staff) == ("nia@example.com", "Nia", False, False)
+    assert (user.email, user.name, user.has_usable_password(), user.is_staff) == (
+        "nia@example.com",
+        "Nia",
+        False,
+        False,
+    )
 
 
 def test_email_and_name_follow_the_token(db, token_for):
@@ -42,7 +48,11 @@ def test_a_disabled_account_is_refused(db, token_for):
     User.objects.create(sub="gone", username="gone", is_active=False)
     response = client_with(token_for("gone")).get(ME)
     assert response.status_code == HTTPStatus.FORBIDDEN
-    assert response.json() == {"status": 403, "code": "permission_denied", "message": "This account is disabled."}
+    assert response.json() == {
+        "status": 403,
+        "code": "permission_denied",
+        "message": "This account is disabled.",
+    }
 
 
 def test_a_sub_equal_to_a_staff_username_is_refused_and_not_merged(db, token_for):

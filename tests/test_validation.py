@@ -1,4 +1,5 @@
 """What a task body may contain and how every malformed request is refused, with nothing stored."""
+
 import json
 from http import HTTPStatus
 
@@ -11,8 +12,12 @@ TASKS = "/api/v1/tasks"
 
 
 def invalid(field, *messages):
-    return {"status": 400, "code": "invalid", "message": "The request has invalid fields.",
-            "fields": {field: list(messages)}}
+    return {
+        "status": 400,
+        "code": "invalid",
+        "message": "The request has invalid fields.",
+        "fields": {field: list(messages)},
+    }
 
 
 def post_raw(client, body, content_type="application/json", **extra):
@@ -35,6 +40,7 @@ def task(alice):
 
 # Titles
 
+
 @pytest.mark.parametrize("title", ["a", "x" * 200, "😀" * 200, "漢" * 200, "é" * 200])
 def test_it_accepts_a_title_of_1_to_200_characters(alice, title):
     response = alice.post(TASKS, {"title": title}, format="json")
@@ -46,19 +52,28 @@ def test_it_accepts_a_title_of_1_to_200_characters(alice, title):
 
 @pytest.mark.parametrize("title", ["x" * 201, "😀" * 201, "漢" * 201])
 def test_it_refuses_a_title_of_201_characters(alice, title):
-    assert_refused(alice.post(TASKS, {"title": title}, format="json"), HTTPStatus.BAD_REQUEST,
-                   invalid("title", "Ensure this field has no more than 200 characters."))
+    assert_refused(
+        alice.post(TASKS, {"title": title}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("title", "Ensure this field has no more than 200 characters."),
+    )
 
 
 @pytest.mark.parametrize("title", ["", "   ", "\t\n "])
 def test_it_refuses_an_empty_or_blank_title(alice, title):
-    assert_refused(alice.post(TASKS, {"title": title}, format="json"), HTTPStatus.BAD_REQUEST,
-                   invalid("title", "This field may not be blank."))
+    assert_refused(
+        alice.post(TASKS, {"title": title}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("title", "This field may not be blank."),
+    )
 
 
 def test_it_refuses_a_missing_title(alice):
-    assert_refused(alice.post(TASKS, {"description": "no title"}, format="json"), HTTPStatus.BAD_REQUEST,
-                   invalid("title", "This field is required."))
+    assert_refused(
+        alice.post(TASKS, {"description": "no title"}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("title", "This field is required."),
+    )
 
 
 def test_it_trims_spaces_around_the_title_before_counting(alice):
@@ -79,16 +94,23 @@ def test_it_refuses_a_blank_title_on_patch_and_keeps_the_old_one(alice, task):
 
 @pytest.mark.parametrize("title", [42, 4.2, True, ["Buy milk"], {"text": "Buy milk"}])
 def test_it_refuses_a_title_that_is_not_a_json_string(alice, title):
-    assert_refused(alice.post(TASKS, {"title": title}, format="json"), HTTPStatus.BAD_REQUEST,
-                   invalid("title", "Not a valid string."))
+    assert_refused(
+        alice.post(TASKS, {"title": title}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("title", "Not a valid string."),
+    )
 
 
 def test_it_refuses_a_null_title(alice):
-    assert_refused(alice.post(TASKS, {"title": None}, format="json"), HTTPStatus.BAD_REQUEST,
-                   invalid("title", "This field may not be null."))
+    assert_refused(
+        alice.post(TASKS, {"title": None}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("title", "This field may not be null."),
+    )
 
 
 # Descriptions
+
 
 def test_it_accepts_a_description_of_1000_characters(alice):
     response = alice.post(TASKS, {"title": "t", "description": "d" * 1000}, format="json")
@@ -98,22 +120,31 @@ def test_it_accepts_a_description_of_1000_characters(alice):
 
 
 def test_it_refuses_a_description_of_1001_characters(alice):
-    assert_refused(alice.post(TASKS, {"title": "t", "description": "d" * 1001}, format="json"),
-                   HTTPStatus.BAD_REQUEST, invalid("description", "Ensure this field has no more than 1000 characters."))
+    assert_refused(
+        alice.post(TASKS, {"title": "t", "description": "d" * 1001}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("description", "Ensure this field has no more than 1000 characters."),
+    )
 
 
 @pytest.mark.parametrize("description", [7, False, ["d"], {"d": 1}])
 def test_it_refuses_a_description_that_is_not_a_json_string(alice, description):
-    assert_refused(alice.post(TASKS, {"title": "t", "description": description}, format="json"),
-                   HTTPStatus.BAD_REQUEST, invalid("description", "Not a valid string."))
+    assert_refused(
+        alice.post(TASKS, {"title": "t", "description": description}, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid("description", "Not a valid string."),
+    )
 
 
 @pytest.mark.parametrize("field", ["title", "description"])
 def test_it_refuses_a_nul_character_and_stores_nothing(alice, field):
     body = {"title": "t", field: "before\x00after"}
 
-    assert_refused(alice.post(TASKS, body, format="json"), HTTPStatus.BAD_REQUEST,
-                   invalid(field, "Null characters are not allowed."))
+    assert_refused(
+        alice.post(TASKS, body, format="json"),
+        HTTPStatus.BAD_REQUEST,
+        invalid(field, "Null characters are not allowed."),
+    )
 
 
 def test_it_refuses_a_nul_character_on_patch(alice, task):
@@ -126,6 +157,7 @@ def test_it_refuses_a_nul_character_on_patch(alice, task):
 
 
 # Completed
+
 
 @pytest.mark.parametrize("completed", ["yes", "true", "false", 1, 0, "1", [], {}])
 def test_it_refuses_a_completed_that_is_not_a_json_boolean(alice, completed):
@@ -147,6 +179,7 @@ def test_it_refuses_a_null_completed(alice, task):
 
 # Bodies
 
+
 @pytest.mark.parametrize("body", [b"", b"{}"], ids=["no-body", "empty-object"])
 def test_a_patch_with_an_empty_body_changes_nothing(alice, task, body):
     response = alice.generic("PATCH", f"{TASKS}/{task.pk}", data=body, content_type="application/json")
@@ -155,7 +188,9 @@ def test_a_patch_with_an_empty_body_changes_nothing(alice, task, body):
     assert (response.json()["title"], response.json()["description"]) == ("Buy milk", "2 litres")
 
 
-@pytest.mark.parametrize("body", [b'{"title": "t"', b"{'title': 't'}", b"title=t", b'{"title": "t",}', b"\xff\xfe"])
+@pytest.mark.parametrize(
+    "body", [b'{"title": "t"', b"{'title': 't'}", b"title=t", b'{"title": "t",}', b"\xff\xfe"]
+)
 def test_it_refuses_malformed_json(alice, body):
     response = post_raw(alice, body)
 
@@ -165,8 +200,11 @@ def test_it_refuses_malformed_json(alice, body):
 
 
 def test_it_refuses_a_top_level_json_array(alice):
-    assert_refused(post_raw(alice, b'[{"title": "t"}]'), HTTPStatus.BAD_REQUEST,
-                   invalid("non_field_errors", "Invalid data. Expected a dictionary, but got list."))
+    assert_refused(
+        post_raw(alice, b'[{"title": "t"}]'),
+        HTTPStatus.BAD_REQUEST,
+        invalid("non_field_errors", "Invalid data. Expected a dictionary, but got list."),
+    )
 
 
 @pytest.mark.parametrize("opening", [b"[", b'{"a":'])
@@ -188,18 +226,31 @@ def test_it_refuses_nan_and_infinity(alice, constant):
     assert response.json()["code"] == "parse_error"
 
 
-@pytest.mark.parametrize("content_type, body", [
-    ("application/x-www-form-urlencoded", b"title=t"),
-    ("multipart/form-data; boundary=xyz", b'--xyz\r\nContent-Disposition: form-data; name="title"\r\n\r\nt\r\n--xyz--'),
-    ("text/plain", b'{"title": "t"}'),
-    ("application/xml", b"<title>t</title>"),
-])
+@pytest.mark.parametrize(
+    "content_type, body",
+    [
+        ("application/x-www-form-urlencoded", b"title=t"),
+        (
+            "multipart/form-data; boundary=xyz",
+            b'--xyz\r\nContent-Disposition: form-data; name="title"\r\n\r\nt\r\n--xyz--',
+        ),
+        ("text/plain", b'{"title": "t"}'),
+        ("application/xml", b"<title>t</title>"),
+    ],
+)
 def test_it_refuses_a_body_that_is_not_json_with_415(alice, content_type, body):
     media_type = content_type.partition(";")[0]
-    assert_refused(post_raw(alice, body, content_type), HTTPStatus.UNSUPPORTED_MEDIA_TYPE, {
-        "status": 415, "code": "unsupported_media_type",
-        "message": f'Unsupported media type "{content_type}" in request.',
-    } if media_type == content_type else None)
+    assert_refused(
+        post_raw(alice, body, content_type),
+        HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
+        {
+            "status": 415,
+            "code": "unsupported_media_type",
+            "message": f'Unsupported media type "{content_type}" in request.',
+        }
+        if media_type == content_type
+        else None,
+    )
 
 
 def test_it_accepts_a_body_of_exactly_the_size_limit(alice):
@@ -222,8 +273,11 @@ def test_it_refuses_a_body_over_the_size_limit_with_413(alice, task, method):
     response = alice.generic(method, path, data=body, content_type="application/json")
 
     assert response.status_code == HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-    assert response.json() == {"status": 413, "code": "payload_too_large",
-                               "message": f"The request body is over {limit} bytes."}
+    assert response.json() == {
+        "status": 413,
+        "code": "payload_too_large",
+        "message": f"The request body is over {limit} bytes.",
+    }
     assert list(Task.objects.values_list("description", flat=True)) == ["2 litres"]
 
 
@@ -231,9 +285,15 @@ def test_it_refuses_a_body_over_the_size_limit_with_413(alice, task, method):
 def test_it_refuses_a_content_length_that_is_not_a_number(alice, declared):
     response = post_raw(alice, b'{"title": "t"}', CONTENT_LENGTH=declared)
 
-    assert_refused(response, HTTPStatus.BAD_REQUEST, {
-        "status": 400, "code": "bad_request", "message": "The Content-Length header is not a number.",
-    })
+    assert_refused(
+        response,
+        HTTPStatus.BAD_REQUEST,
+        {
+            "status": 400,
+            "code": "bad_request",
+            "message": "The Content-Length header is not a number.",
+        },
+    )
 
 
 def test_it_ignores_unknown_fields(alice):

@@ -2,6 +2,7 @@
 
 A bad value stops start-up with a message that names the variable.
 """
+
 import os
 
 from django.core.exceptions import ImproperlyConfigured

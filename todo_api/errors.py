@@ -1,4 +1,5 @@
 """One error shape for every error: {"status", "code", "message"} plus "fields" for validation."""
+
 import sys
 from http import HTTPStatus
 
@@ -25,8 +26,12 @@ DATABASE_RETRY_AFTER_SECONDS = "5"
 
 
 def database_unavailable():
-    return error_response(503, "database_unavailable", "The database is unavailable. Retry shortly.",
-                          **{"Retry-After": DATABASE_RETRY_AFTER_SECONDS})
+    return error_response(
+        503,
+        "database_unavailable",
+        "The database is unavailable. Retry shortly.",
+        **{"Retry-After": DATABASE_RETRY_AFTER_SECONDS},
+    )
 
 
 def _describe(exc):

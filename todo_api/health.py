@@ -1,4 +1,5 @@
 """Liveness and readiness probes for the platform; neither needs a token."""
+
 from django.db import DatabaseError
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers

@@ -2,13 +2,14 @@
 
 Nothing secret is logged: never a header, a body or a query string, only the path and the token's `sub`.
 """
+
 import contextvars
 import json
 import logging
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only when it cannot forge log lines or carry much data.
@@ -37,7 +38,9 @@ class JsonFormatter(logging.Formatter):
 
     def format(self, record):
         entry = {
-            "timestamp": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(
+                timespec="milliseconds"
+            ),
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
@@ -77,7 +80,16 @@ class RequestLogMiddleware:
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         level = logging.ERROR if status >= 500 else logging.INFO
         request_logger.log(
-            level, "%s %s %s", request.method, request.path, status,
-            extra={"method": request.method, "path": request.path, "status": status,
-                   "duration_ms": duration_ms, "user": sub},
+            level,
+            "%s %s %s",
+            request.method,
+            request.path,
+            status,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "status": status,
+                "duration_ms": duration_ms,
+                "user": sub,
+            },
         )

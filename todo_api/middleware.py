@@ -1,4 +1,5 @@
 """Middleware that keeps failures inside the JSON error contract."""
+
 import logging
 
 from todo_api.errors import DATABASE_ERRORS, database_unavailable, error_response

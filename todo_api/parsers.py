@@ -1,4 +1,5 @@
 """JSON parsing that turns every malformed body into a 400."""
+
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 

@@ -1,4 +1,5 @@
 """OpenAPI generation that documents the error responses each operation can give."""
+
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
@@ -45,7 +46,9 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
                 continue
-            if not any(isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators):
+            if not any(
+                isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators
+            ):
                 continue
             property_schema = schema["properties"].get(name, {})
             if property_schema.get("type") == "string" and "pattern" not in property_schema:

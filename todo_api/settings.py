@@ -1,4 +1,5 @@
 """Settings for the Todo API: every deploy-time value is read here, from the environment."""
+
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -87,7 +88,9 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # Neon's pooled endpoint is PgBouncer in transaction mode: server-side cursors
     # would outlive the transaction that opened them.
-    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DATABASE_DISABLE_SERVER_SIDE_CURSORS", True)
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", True
+    )
 if DATABASE_POOL:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_POOL needs a PostgreSQL DATABASE_URL")
@@ -125,7 +128,8 @@ STORAGES = {
     # {% static %} tag fails loudly when collectstatic was not run; the test suite swaps in the
     # plain backend (tests/conftest.py), and tests/test_dockerfile.py checks the real one.
     "staticfiles": {
-        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage",
     },
 }
@@ -154,7 +158,8 @@ CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "WWW-Authenticate", "X-Request
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")
 _better_auth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(BETTER_AUTH_URL)) if BETTER_AUTH_URL else None
 BETTER_AUTH = {
-    "JWKS_URL": env_str("BETTER_AUTH_JWKS_URL") or (f"{BETTER_AUTH_URL}/api/auth/jwks" if BETTER_AUTH_URL else None),
+    "JWKS_URL": env_str("BETTER_AUTH_JWKS_URL")
+    or (f"{BETTER_AUTH_URL}/api/auth/jwks" if BETTER_AUTH_URL else None),
     "ISSUER": env_str("BETTER_AUTH_ISSUER") or _better_auth_origin,
     "AUDIENCE": env_str("BETTER_AUTH_AUDIENCE") or _better_auth_origin,
     "SECRET": env_str("BETTER_AUTH_SECRET") or None,

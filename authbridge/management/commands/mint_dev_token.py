@@ -1,4 +1,5 @@
 """Prints an HS256 token signed with BETTER_AUTH_SECRET, for trying the API in Swagger UI."""
+
 import time
 import uuid
 
@@ -24,5 +25,11 @@ class Command(BaseCommand):
             raise CommandError("Set BETTER_AUTH_SECRET (32+ characters) to mint HS256 development tokens.")
         now = int(time.time())
         claims = {"sub": sub, "email": email, "name": name, "iat": now, "exp": now + minutes * 60}
-        claims.update({claim: value for claim, value in (("iss", config["ISSUER"]), ("aud", config["AUDIENCE"])) if value})
+        claims.update(
+            {
+                claim: value
+                for claim, value in (("iss", config["ISSUER"]), ("aud", config["AUDIENCE"]))
+                if value
+            }
+        )
         self.stdout.write(jwt.encode(claims, config["SECRET"], algorithm="HS256"))

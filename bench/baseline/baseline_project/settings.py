@@ -3,11 +3,14 @@
 It is started under the same gunicorn configuration as the API, so the
 difference between the two is what the API adds on top of Django + gunicorn.
 """
+
 import os
 
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or "baseline-only-not-secret"
 DEBUG = os.environ.get("DJANGO_DEBUG", "0").lower() in ("1", "true", "yes", "on")
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h.strip()
+]
 
 INSTALLED_APPS = []
 # CommonMiddleware is kept only because it sets Content-Length (as in the API).
