@@ -186,11 +186,11 @@ class JWKSCache:
             self._lock.release()
 
     def _download(self):
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (settings allow only http(s) URLs)
             self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 (configured URL)
             body = response.read(MAX_JWKS_BYTES + 1)
         if len(body) > MAX_JWKS_BYTES:
-            raise ValueError("the JWKS is larger than %d bytes" % MAX_JWKS_BYTES)
+            raise ValueError(f"the JWKS is larger than {MAX_JWKS_BYTES} bytes")
         return json.loads(body)

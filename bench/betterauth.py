@@ -66,7 +66,7 @@ class FakeBetterAuth:
         self.server = ThreadingHTTPServer((host, port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
-        self.url = "http://%s:%d" % (host, self.port)
+        self.url = f"http://{host}:{self.port}"
         self._thread = None
 
     def start(self):
@@ -97,10 +97,8 @@ class FakeBetterAuth:
             "aud": self.url,
             "sub": user_id,
         }
-        signing_input = (
-            b64url(json.dumps(header, separators=(",", ":")).encode())
-            + "."
-            + b64url(json.dumps(payload, separators=(",", ":")).encode())
+        signing_input = ".".join(
+            b64url(json.dumps(part, separators=(",", ":")).encode()) for part in (header, payload)
         )
         sig = self.key.sign(signing_input.encode("ascii"))
-        return signing_input + "." + b64url(sig)
+        return f"{signing_input}.{b64url(sig)}"

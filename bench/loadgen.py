@@ -17,6 +17,7 @@ abandoned at window end + request timeout + 5 s whatever happens.
 """
 
 import asyncio
+import contextlib
 import gc
 import ipaddress
 import json
@@ -172,7 +173,7 @@ class User:
 
     def __init__(self, idx, token):
         self.idx = idx
-        self.auth = ("Authorization: Bearer %s\r\n" % token).encode() if token else b""
+        self.auth = (f"Authorization: Bearer {token}\r\n").encode() if token else b""
         self.conn = None
         self.tasks = []  # ids of this user's existing tasks
         self.created = 0
@@ -182,12 +183,12 @@ class LoadGen:
     def __init__(self, host, port, prefix, timeout):
         ip = ipaddress.ip_address(host)
         if not ip.is_loopback:
-            raise SystemExit("loadgen: refusing non-loopback target %s" % host)
+            raise SystemExit(f"loadgen: refusing non-loopback target {host}")
         self.host = host
         self.port = port
         self.prefix = prefix.rstrip("/")
         self.timeout = timeout
-        self.hosthdr = ("Host: %s:%d\r\n" % (host, port)).encode()
+        self.hosthdr = f"Host: {host}:{port}\r\n".encode()
         self.users = {}
         self.loop = asyncio.new_event_loop()
         self.fake_ids = 0
@@ -249,28 +250,28 @@ class LoadGen:
         if op in ("get", "patch", "delete") and not tasks:
             op = "create"
         if op == "list":
-            method, path = b"GET", (prefix + "?limit=20").encode()
+            method, path = b"GET", (f"{prefix}?limit=20").encode()
         elif op == "get":
-            method, path = b"GET", ("%s/%s" % (prefix, random.choice(tasks))).encode()
+            method, path = b"GET", (f"{prefix}/{random.choice(tasks)}").encode()
         elif op == "create":
             self.task_no += 1
             method, path = b"POST", prefix.encode()
             body = json.dumps(
                 {
-                    "title": "bench task %d" % self.task_no,
-                    "description": "created by the load generator for user %d" % user.idx,
+                    "title": f"bench task {self.task_no}",
+                    "description": f"created by the load generator for user {user.idx}",
                 },
                 separators=(",", ":"),
             ).encode()
         elif op == "patch":
-            method, path = b"PATCH", ("%s/%s" % (prefix, random.choice(tasks))).encode()
+            method, path = b"PATCH", (f"{prefix}/{random.choice(tasks)}").encode()
             body = b'{"completed":true}'
         else:  # delete
             k = random.randrange(len(tasks))
             tid = tasks[k]
             tasks[k] = tasks[-1]
             tasks.pop()
-            method, path = b"DELETE", ("%s/%s" % (prefix, tid)).encode()
+            method, path = b"DELETE", (f"{prefix}/{tid}").encode()
         try:
             status, rbody, t_start, t_end = await self.request(user, method, path, body, stats)
         except (ConnectionError, OSError, TimeoutError) as exc:
@@ -279,10 +280,8 @@ class LoadGen:
         stats.record(op, status, t_start, t_end)
         if op == "create" and 200 <= status < 300:
             tid = None
-            try:
+            with contextlib.suppress(Exception):
                 tid = json.loads(rbody)["id"]
-            except Exception:
-                pass
             if tid is None:  # the JsonResponse baseline has no ids: invent them
                 self.fake_ids += 1
                 tid = self.fake_ids
@@ -307,12 +306,12 @@ class LoadGen:
                     return
                 st = await self.do_op(user, "list", stats)
                 if st != 200:
-                    failures.append("provision %s" % st)
+                    failures.append(f"provision {st}")
                     return
                 for _ in range(per_user):
                     st = await self.do_op(user, "create", stats)
                     if st is None or not 200 <= st < 300:
-                        failures.append("create %s" % st)
+                        failures.append(f"create {st}")
                         return
                 # release the connection slot: the measured phases open their own
                 if user.conn is not None and not user.conn.closed:
@@ -392,7 +391,7 @@ class LoadGen:
         random.shuffle(users)
         tasks = [loop.create_task(run_user(u, i)) for i, u in enumerate(users)]
         hard_stop = t1 + self.timeout + 5.0
-        done, pending = await asyncio.wait(tasks, timeout=max(0.0, hard_stop - loop.time()))
+        _done, pending = await asyncio.wait(tasks, timeout=max(0.0, hard_stop - loop.time()))
         for t in pending:
             t.cancel()
         if pending:
@@ -433,7 +432,7 @@ class LoadGen:
                 gc.unfreeze()
         if kind == "ping":
             return {"pong": True}
-        raise ValueError("unknown command %r" % kind)
+        raise ValueError(f"unknown command {kind!r}")
 
 
 def _think_mean(think):
@@ -453,7 +452,7 @@ def main():
     first = json.loads(sys.stdin.readline())
     gen = LoadGen(first["host"], first["port"], first["prefix"], first.get("timeout", 30.0))
     out = sys.stdout
-    out.write(json.dumps({"ready": True}) + "\n")
+    out.write(f"{json.dumps({'ready': True})}\n")
     out.flush()
     for line in sys.stdin:
         line = line.strip()
@@ -465,8 +464,8 @@ def main():
         try:
             res = {"ok": True, "result": gen.handle(cmd)}
         except Exception as exc:  # report, keep serving
-            res = {"ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
-        out.write(json.dumps(res) + "\n")
+            res = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        out.write(f"{json.dumps(res)}\n")
         out.flush()
     for u in gen.users.values():
         if u.conn is not None and not u.conn.closed:

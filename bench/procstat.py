@@ -11,7 +11,7 @@ PAGE = os.sysconf("SC_PAGE_SIZE")
 def read_stat(pid):
     """(ppid, utime_s, stime_s, cutime_s, cstime_s, starttime_ticks) or None."""
     try:
-        with open("/proc/%d/stat" % pid, "rb") as f:
+        with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except OSError:
         return None
@@ -31,7 +31,7 @@ def read_status(pid):
     """{'VmRSS': bytes, 'VmHWM': bytes, 'Threads': n} or None."""
     out = {}
     try:
-        with open("/proc/%d/status" % pid) as f:
+        with open(f"/proc/{pid}/status") as f:
             for line in f:
                 key, _, val = line.partition(":")
                 if key in ("VmRSS", "VmHWM"):
@@ -56,7 +56,7 @@ def children(ppid):
 
 def cmdline(pid):
     try:
-        with open("/proc/%d/cmdline" % pid, "rb") as f:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
             return f.read().replace(b"\0", b" ").decode(errors="replace").strip()
     except OSError:
         return ""
@@ -65,12 +65,12 @@ def cmdline(pid):
 def postgres_backends(dbname):
     """pids of PostgreSQL backends connected to dbname (cmdline 'postgres: user db host ...')."""
     pids = []
-    needle = " %s " % dbname
+    needle = f" {dbname} "
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         cl = cmdline(int(name))
-        if cl.startswith("postgres: ") and needle in cl + " ":
+        if cl.startswith("postgres: ") and needle in f"{cl} ":
             pids.append(int(name))
     return pids
 

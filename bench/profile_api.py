@@ -27,8 +27,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from betterauth import FakeBetterAuth, random_id  # noqa: E402
-from run import Database  # noqa: E402
+from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.path line that makes it importable)
+from run import Database  # noqa: E402 (after the sys.path line that makes it importable)
 
 
 def main():
@@ -80,7 +80,7 @@ def main():
                 "SERVER_PORT": "8000",
                 "HTTP_HOST": "127.0.0.1:8000",
                 "SERVER_PROTOCOL": "HTTP/1.1",
-                "HTTP_AUTHORIZATION": "Bearer " + token,
+                "HTTP_AUTHORIZATION": f"Bearer {token}",
                 "HTTP_ACCEPT": "application/json",
                 "wsgi.input": io.BytesIO(data),
                 "wsgi.url_scheme": "http",
@@ -104,13 +104,13 @@ def main():
         users = []
         for i in range(a.users):
             uid = random_id()
-            tok = auth.mint(uid, "p%d@example.test" % i, "Profile %d" % i, 3600)
+            tok = auth.mint(uid, f"p{i}@example.test", f"Profile {i}", 3600)
             ids = []
-            st, _ = call("GET", prefix + "?limit=20", tok)
+            st, _ = call("GET", f"{prefix}?limit=20", tok)
             assert st == 200, st
             for k in range(20):
                 st, body = call(
-                    "POST", prefix, tok, json.dumps({"title": "t%d" % k, "description": "d"}).encode()
+                    "POST", prefix, tok, json.dumps({"title": f"t{k}", "description": "d"}).encode()
                 )
                 assert st == 201, (st, body)
                 ids.append(json.loads(body)["id"])
@@ -121,12 +121,12 @@ def main():
             if op == "mix":
                 op = random.choices(["list", "get", "create", "patch"], [60, 15, 15, 10])[0]
             if op == "list":
-                return call("GET", prefix + "?limit=20", tok)
+                return call("GET", f"{prefix}?limit=20", tok)
             if op == "get":
-                return call("GET", "%s/%s" % (prefix, random.choice(ids)), tok)
+                return call("GET", f"{prefix}/{random.choice(ids)}", tok)
             if op == "create":
                 return call("POST", prefix, tok, b'{"title":"x","description":"y"}')
-            return call("PATCH", "%s/%s" % (prefix, random.choice(ids)), tok, b'{"completed":true}')
+            return call("PATCH", f"{prefix}/{random.choice(ids)}", tok, b'{"completed":true}')
 
         for _ in range(200):  # warm up
             one(a.op)
@@ -135,8 +135,8 @@ def main():
             one(a.op)
         w1, c1 = time.perf_counter(), time.process_time()
         print(
-            "%s: %d requests, %.3f ms wall, %.3f ms CPU per request (unprofiled, in process, no gunicorn)"
-            % (a.op, a.requests, 1000 * (w1 - w0) / a.requests, 1000 * (c1 - c0) / a.requests)
+            f"{a.op}: {a.requests} requests, {1000 * (w1 - w0) / a.requests:.3f} ms wall, "
+            f"{1000 * (c1 - c0) / a.requests:.3f} ms CPU per request (unprofiled, in process, no gunicorn)"
         )
         prof = cProfile.Profile(time.process_time)  # CPU time, not wall
         prof.enable()

@@ -23,6 +23,7 @@ loopback-only and bounded in time; the database is dropped at the end.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -42,8 +43,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from betterauth import FakeBetterAuth, random_id  # noqa: E402
-from procstat import CpuSnapshot, MemorySampler, children, read_status  # noqa: E402
+from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.path line that makes it importable)
+from procstat import CpuSnapshot, MemorySampler, children, read_status  # noqa: E402 (after the sys.path line that makes it importable)
 
 MIX = {"list": 60, "get": 15, "create": 15, "patch": 5, "delete": 5}
 OPS = ("list", "get", "create", "patch", "delete")
@@ -60,7 +61,7 @@ TARGET_LIMITS = {
 
 
 def log(msg):
-    print("[bench %s] %s" % (time.strftime("%H:%M:%S"), msg), file=sys.stderr, flush=True)
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 class HarnessError(RuntimeError):
@@ -163,10 +164,10 @@ def parse_args(argv=None):
     a.target_list = [x for x in a.targets.split(",") if x]
     for ph in a.phase_list:
         if ph not in ("a", "list", "b", "soak"):
-            p.error("unknown phase %r" % ph)
+            p.error(f"unknown phase {ph!r}")
     for t in a.target_list:
         if t not in ("api", "baseline"):
-            p.error("unknown target %r" % t)
+            p.error(f"unknown target {t!r}")
     return a
 
 
@@ -198,14 +199,13 @@ def machine_info():
         "python": platform.python_version(),
         "kernel": platform.release(),
     }
-    try:
+    # Versions are decoration in the report: a bench venv without them still runs.
+    with contextlib.suppress(ImportError):
         import django
         import gunicorn
 
         info["django"] = django.get_version()
         info["gunicorn"] = gunicorn.__version__
-    except Exception:
-        pass
     # A tiny CPU-speed yardstick so figures from different machines can be compared:
     # best of 5 runs of sum(range(100000)), in ms (a recent laptop core does it in about 1 ms).
     best = None
@@ -215,7 +215,7 @@ def machine_info():
         d = (time.perf_counter() - t) * 1000
         best = d if best is None else min(best, d)
     info["calibration_sum_range_1e5_ms"] = round(best, 3)
-    try:
+    with contextlib.suppress(OSError, subprocess.SubprocessError):  # no git: no commit in the report
         head = subprocess.run(
             ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
             capture_output=True,
@@ -223,8 +223,6 @@ def machine_info():
             timeout=5,
         ).stdout.strip()
         info["git_head"] = head
-    except Exception:
-        pass
     return info
 
 
@@ -239,31 +237,31 @@ def check_loopback_url(url):
 
     host = urlsplit(url).hostname
     if host not in ("127.0.0.1", "localhost", "::1"):
-        raise HarnessError("PostgreSQL must be on loopback, got %r" % host)
+        raise HarnessError(f"PostgreSQL must be on loopback, got {host!r}")
 
 
 class Database:
     def __init__(self, server_url):
         check_loopback_url(server_url)
         self.server_url = server_url.rstrip("/")
-        self.name = "bench_%s_%s" % (time.strftime("%Y%m%d%H%M%S"), secrets.token_hex(3))
-        self.url = "%s/%s" % (self.server_url, self.name)
+        self.name = f"bench_{time.strftime('%Y%m%d%H%M%S')}_{secrets.token_hex(3)}"
+        self.url = f"{self.server_url}/{self.name}"
         self.created = False
 
     def _admin(self, sql):
         import psycopg
 
-        with psycopg.connect(self.server_url + "/postgres", autocommit=True, connect_timeout=10) as conn:
+        with psycopg.connect(f"{self.server_url}/postgres", autocommit=True, connect_timeout=10) as conn:
             cur = conn.execute(sql)
             return cur.fetchone() if sql.lstrip().upper().startswith("SELECT") else None
 
     def create(self):
-        self._admin('CREATE DATABASE "%s"' % self.name)
+        self._admin(f'CREATE DATABASE "{self.name}"')
         self.created = True
 
     def drop(self):
         if self.created:
-            self._admin('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % self.name)
+            self._admin(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
             self.created = False
 
     def version(self):
@@ -283,12 +281,12 @@ class Server:
         self.env = env
         self.port = port
         self.log_path = log_path
-        self.argv = [sys.executable, "-m", "gunicorn"] + gunicorn_args(args, chdir, port) + [wsgi]
+        self.argv = [sys.executable, "-m", "gunicorn", *gunicorn_args(args, chdir, port), wsgi]
         self.proc = None
         self.config = {}
 
     def effective_config(self):
-        argv = self.argv[:-1] + ["--print-config", self.wsgi]
+        argv = [*self.argv[:-1], "--print-config", self.wsgi]
         try:
             out = subprocess.run(
                 argv, cwd=self.chdir, env=self.env, capture_output=True, text=True, timeout=60
@@ -318,7 +316,7 @@ class Server:
         return cfg
 
     def start(self, ready_timeout=60.0):
-        self.logf = open(self.log_path, "ab")
+        self.logf = open(self.log_path, "ab")  # noqa: SIM115 (open while the server runs, closed in stop())
         self.proc = subprocess.Popen(
             self.argv,
             cwd=self.chdir,
@@ -332,7 +330,7 @@ class Server:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise HarnessError(
-                    "%s: gunicorn exited with %s\n%s" % (self.name, self.proc.returncode, self.log_tail())
+                    f"{self.name}: gunicorn exited with {self.proc.returncode}\n{self.log_tail()}"
                 )
             status = probe(self.port)
             if status:
@@ -340,7 +338,7 @@ class Server:
             time.sleep(0.1)
         else:
             raise HarnessError(
-                "%s: gunicorn not answering after %.0f s\n%s" % (self.name, ready_timeout, self.log_tail())
+                f"{self.name}: gunicorn not answering after {ready_timeout:.0f} s\n{self.log_tail()}"
             )
         want = int(self.config.get("workers", "1") or 1)
         while time.monotonic() < deadline and len(children(self.proc.pid)) < want:
@@ -362,10 +360,8 @@ class Server:
         try:
             self.proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)  # the session we created for it
-            except ProcessLookupError:
-                pass
             self.proc.wait(timeout=5)
         self.logf.close()
 
@@ -374,16 +370,16 @@ def gunicorn_args(a, chdir, port):
     conf = a.gunicorn_conf
     if conf is None and (REPO / "gunicorn.conf.py").exists():
         conf = str(REPO / "gunicorn.conf.py")
-    args = ["--chdir", str(chdir), "--bind", "%s:%d" % (LOOPBACK, port)]
+    args = ["--chdir", str(chdir), "--bind", f"{LOOPBACK}:{port}"]
     workers = a.workers or os.environ.get("GUNICORN_WORKERS")
     threads = a.threads or os.environ.get("GUNICORN_THREADS")
     klass = a.worker_class or os.environ.get("GUNICORN_WORKER_CLASS")
     keepalive = a.keep_alive or os.environ.get("GUNICORN_KEEPALIVE")
     if conf:
-        args = ["-c", str(Path(conf).resolve())] + args
+        args = ["-c", str(Path(conf).resolve()), *args]
     else:
         # no production config in the repo: a sensible default
-        args = ["-c", "/dev/null"] + args
+        args = ["-c", "/dev/null", *args]
         workers = workers or 2
         threads = threads or 8
         klass = klass or "gthread"
@@ -454,20 +450,20 @@ class LoadGens:
         self.broadcast({"host": LOOPBACK, "port": port, "prefix": prefix, "timeout": timeout}, timeout=30)
 
     def send(self, i, cmd):
-        self.procs[i].stdin.write(json.dumps(cmd) + "\n")
+        self.procs[i].stdin.write(f"{json.dumps(cmd)}\n")
         self.procs[i].stdin.flush()
 
     def read(self, i, timeout):
         p = self.procs[i]
         r, _, _ = select.select([p.stdout], [], [], max(0.0, timeout))
         if not r:
-            raise HarnessError("load generator %d did not answer in %.0f s" % (i, timeout))
+            raise HarnessError(f"load generator {i} did not answer in {timeout:.0f} s")
         line = p.stdout.readline()
         if not line:
-            raise HarnessError("load generator %d exited (%s)" % (i, p.poll()))
+            raise HarnessError(f"load generator {i} exited ({p.poll()})")
         msg = json.loads(line)
         if msg.get("ok") is False:
-            raise HarnessError("load generator %d: %s" % (i, msg.get("error")))
+            raise HarnessError(f"load generator {i}: {msg.get('error')}")
         return msg.get("result", msg)
 
     def broadcast(self, cmd, timeout):
@@ -542,7 +538,7 @@ def merge_phase(results, cpu, window_s, mem_now):
     n_err_conn = sum(conn_errors.values())
     requests = len(lat_all) + n_err_conn
     errors_by_status = {}
-    for op, st in status.items():
+    for st in status.values():
         for code, n in st.items():
             if not code.startswith("2"):
                 errors_by_status[code] = errors_by_status.get(code, 0) + n
@@ -583,13 +579,13 @@ def merge_phase(results, cpu, window_s, mem_now):
 def phase_plan(a, name):
     mix = dict(MIX)
     if name == "a":
-        return dict(users=a.users, think=a.think_spec, mix=mix, duration=a.duration)
+        return {"users": a.users, "think": a.think_spec, "mix": mix, "duration": a.duration}
     if name == "soak":
-        return dict(users=a.users, think=a.think_spec, mix=mix, duration=a.soak_duration)
+        return {"users": a.users, "think": a.think_spec, "mix": mix, "duration": a.soak_duration}
     if name == "list":
-        return dict(users=a.list_conns, think=None, mix={"list": 1}, duration=a.list_duration)
+        return {"users": a.list_conns, "think": None, "mix": {"list": 1}, "duration": a.list_duration}
     if name == "b":
-        return dict(users=a.sat_conns, think=None, mix=mix, duration=a.sat_duration)
+        return {"users": a.sat_conns, "think": None, "mix": mix, "duration": a.sat_duration}
     raise ValueError(name)
 
 
@@ -663,13 +659,13 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
             timeout=300,
         )
         if mig.returncode != 0:
-            raise HarnessError("migrate failed:\n%s%s" % (mig.stdout[-3000:], mig.stderr[-3000:]))
+            raise HarnessError(f"migrate failed:\n{mig.stdout[-3000:]}{mig.stderr[-3000:]}")
         result["migrate_s"] = round(time.monotonic() - t, 2)
-        log("api: migrated %s in %.1f s" % (db.name, result["migrate_s"]))
-    server = Server(name, chdir, wsgi, env, a, port, run_dir / ("gunicorn-%s.log" % name))
+        log(f"api: migrated {db.name} in {result['migrate_s']:.1f} s")
+    server = Server(name, chdir, wsgi, env, a, port, run_dir / (f"gunicorn-{name}.log"))
     result["gunicorn"] = server.effective_config()
     result["gunicorn_argv"] = " ".join(server.argv[2:])
-    log("%s: starting gunicorn %s" % (name, result["gunicorn_argv"]))
+    log(f"{name}: starting gunicorn {result['gunicorn_argv']}")
     server.start()
     mem = MemorySampler(server.proc.pid, interval=0.5)
     mem.start()
@@ -711,11 +707,11 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
             s["db_seed_s"] = round(time.monotonic() - t2, 2)
         result["setup"] = s
         log(
-            "%s: provisioned %d users, %d tasks, %d requests in %.1f s (%d failures %s)"
-            % (name, len(tokens), s["tasks"], s["requests"], s["seconds"], s["failures"], s["failure_sample"])
+            f"{name}: provisioned {len(tokens)} users, {s['tasks']} tasks, {s['requests']} requests "
+            f"in {s['seconds']:.1f} s ({s['failures']} failures {s['failure_sample']})"
         )
         if s["failures"]:
-            result["setup_error"] = "setup had %d failures: %s" % (s["failures"], s["failure_sample"])
+            result["setup_error"] = f"setup had {s['failures']} failures: {s['failure_sample']}"
         for ph in a.phase_list:
             if ph == "soak" and name != "api":
                 continue
@@ -725,8 +721,7 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
                 waited, busy = wait_quiet(a.wait_quiet)
                 if waited > 1:
                     log(
-                        "%s: waited %.0f s for a quiet machine (others now use %.2f cores)"
-                        % (name, waited, busy)
+                        f"{name}: waited {waited:.0f} s for a quiet machine (others now use {busy:.2f} cores)"
                     )
             think_mean = 0.0
             if plan["think"]:
@@ -750,8 +745,8 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
                 "close_after": True,
             }
             log(
-                "%s: phase %s: %d users, window %.0f s starts in %.1f s"
-                % (name, ph, n, plan["duration"], t0 - time.monotonic())
+                f"{name}: phase {ph}: {n} users, window {plan['duration']:.0f} s "
+                f"starts in {t0 - time.monotonic():.1f} s"
             )
             for i in range(k):
                 gens.send(i, cmd)
@@ -783,19 +778,11 @@ def run_target(a, name, auth, tokens, db, run_dir, subs=()):
             result["phases"][ph] = merged
             lat = merged["latency_ms"]
             log(
-                "%s: phase %s: %d req, %.1f req/s, p50 %s p95 %s p99 %s ms, %d errors, server %.3f ms CPU/req, loadgen %.4f ms CPU/req"
-                % (
-                    name,
-                    ph,
-                    merged["requests"],
-                    merged["throughput_rps"] or 0,
-                    lat.get("p50"),
-                    lat.get("p95"),
-                    lat.get("p99"),
-                    merged["errors"],
-                    merged["server_cpu_ms_per_req"] or 0,
-                    merged["loadgen_cpu_ms_per_req"] or 0,
-                )
+                f"{name}: phase {ph}: {merged['requests']} req, {merged['throughput_rps'] or 0:.1f} req/s, "
+                f"p50 {lat.get('p50')} p95 {lat.get('p95')} p99 {lat.get('p99')} ms, "
+                f"{merged['errors']} errors, "
+                f"server {merged['server_cpu_ms_per_req'] or 0:.3f} ms CPU/req, "
+                f"loadgen {merged['loadgen_cpu_ms_per_req'] or 0:.4f} ms CPU/req"
             )
             time.sleep(0.5)
         result["jwks_fetches"] = auth.jwks_hits - jwks0
@@ -817,7 +804,7 @@ def fmt(v, nd=1):
     if v is None:
         return "-"
     if isinstance(v, float):
-        return ("%." + str(nd) + "f") % v
+        return (f"%.{nd!s}f") % v
     return str(v)
 
 
@@ -893,9 +880,8 @@ def render(report):
     lines = []
     m = report["machine"]
     lines.append(
-        "Machine: %s CPU(s), %s, %s GiB RAM, Python %s, Django %s, gunicorn %s, PostgreSQL %s, kernel %s, "
-        "yardstick sum(range(1e5)) %s ms"
-        % (
+        "Machine: {} CPU(s), {}, {} GiB RAM, Python {}, Django {}, gunicorn {}, PostgreSQL {}, kernel {}, "
+        "yardstick sum(range(1e5)) {} ms".format(
             m.get("nproc"),
             m.get("cpu_model"),
             m.get("mem_gib"),
@@ -907,12 +893,11 @@ def render(report):
             m.get("calibration_sum_range_1e5_ms"),
         )
     )
-    lines.append("Run: %s  mode=%s  git=%s" % (report["started"], report["mode"], m.get("git_head")))
+    lines.append(f"Run: {report['started']}  mode={report['mode']}  git={m.get('git_head')}")
     for tname, t in report["targets"].items():
         g = t.get("gunicorn", {})
         lines.append(
-            "%s: gunicorn %s  [workers=%s threads=%s class=%s keepalive=%s]  setup %s  jwks fetches %s"
-            % (
+            "{}: gunicorn {}  [workers={} threads={} class={} keepalive={}]  setup {}  jwks fetches {}".format(  # noqa: E501 (the row template reads best whole)
                 tname,
                 t.get("gunicorn_argv"),
                 g.get("workers"),
@@ -982,24 +967,19 @@ def render(report):
     ]
     if busy:
         lines.append(
-            "WARNING: other processes used CPU during the windows (cores): %s -- the machine was not quiet, "
-            "latencies and throughput are pessimistic" % ", ".join("%s/%s %.2f" % b for b in busy)
+            "WARNING: other processes used CPU during the windows (cores): {} -- the machine was not quiet, "
+            "latencies and throughput are pessimistic".format(
+                ", ".join("{}/{} {:.2f}".format(*b) for b in busy)
+            )
         )
     # errors detail
     for tname, t in report["targets"].items():
         for ph, p in t["phases"].items():
             if p["errors"] or p["reconnects"] or p["stale_retries"]:
                 lines.append(
-                    "%s/%s: errors by status %s, connection errors %s, connects %d (reconnects %d, stale keep-alive retries %d)"
-                    % (
-                        tname,
-                        ph,
-                        p["errors_by_status"] or "{}",
-                        p["conn_errors"] or "{}",
-                        p["connects"],
-                        p["reconnects"],
-                        p["stale_retries"],
-                    )
+                    f"{tname}/{ph}: errors by status {p['errors_by_status'] or '{}'}, "
+                    f"connection errors {p['conn_errors'] or '{}'}, connects {p['connects']} "
+                    f"(reconnects {p['reconnects']}, stale keep-alive retries {p['stale_retries']})"
                 )
     # per-op latency, scenario a
     for tname, t in report["targets"].items():
@@ -1011,57 +991,43 @@ def render(report):
             for op in OPS:
                 s = p["latency_ms_by_op"].get(op)
                 if s and s["n"]:
-                    parts.append(
-                        "%s n=%d p50 %.1f p95 %.1f p99 %.1f" % (op, s["n"], s["p50"], s["p95"], s["p99"])
-                    )
-            lines.append("%s/%s by op (ms): %s" % (tname, ph, "; ".join(parts)))
+                    parts.append(f"{op} n={s['n']} p50 {s['p50']:.1f} p95 {s['p95']:.1f} p99 {s['p99']:.1f}")
+            lines.append(f"{tname}/{ph} by op (ms): {'; '.join(parts)}")
     if report.get("ratios"):
         lines.append("")
         lines.append("API / baseline:")
         for ph, r in report["ratios"].items():
             lines.append(
-                "  %-5s CPU/req %sx   p95 %sx   (API %s vs baseline %s ms CPU/req)"
-                % (
-                    ph,
-                    fmt(r["cpu_per_req"], 2),
-                    fmt(r["p95"], 2),
-                    fmt(r["api_cpu_ms"], 3),
-                    fmt(r["baseline_cpu_ms"], 3),
-                )
+                f"  {ph:5} CPU/req {fmt(r['cpu_per_req'], 2)}x   p95 {fmt(r['p95'], 2)}x   "
+                f"(API {fmt(r['api_cpu_ms'], 3)} vs baseline {fmt(r['baseline_cpu_ms'], 3)} ms CPU/req)"
             )
     for tname, t in report["targets"].items():
         soak = t["phases"].get("soak")
         if soak and soak.get("rss_series"):
             lines.append("")
-            lines.append(
-                "Soak (%s): RSS per worker (MiB) every %ss:" % (tname, report["args"]["soak_interval"])
-            )
+            lines.append(f"Soak ({tname}): RSS per worker (MiB) every {report['args']['soak_interval']}s:")
             for s in soak["rss_series"]:
-                lines.append(
-                    "  t=%6.1fs  %s"
-                    % (s["t_s"], "  ".join("%s:%.1f" % kv for kv in sorted(s["rss_mib"].items())))
-                )
-            lines.append("  growth over the soak: %s MiB" % soak.get("rss_growth_mib"))
+                rss = "  ".join(f"{pid}:{mib:.1f}" for pid, mib in sorted(s["rss_mib"].items()))
+                lines.append(f"  t={s['t_s']:6.1f}s  {rss}")
+            lines.append(f"  growth over the soak: {soak.get('rss_growth_mib')} MiB")
     if report.get("checks"):
         lines.append("")
         lines.append("Targets (API):")
         for c in report["checks"]:
-            lines.append(
-                "  [%s] %-42s %s (limit %s)"
-                % ("PASS" if c["pass"] else "FAIL", c["check"], fmt(c["value"], 3), c["limit"])
-            )
+            verdict = "PASS" if c["pass"] else "FAIL"
+            lines.append(f"  [{verdict}] {c['check']:42} {fmt(c['value'], 3)} (limit {c['limit']})")
     if report.get("harness_errors"):
         lines.append("")
         lines.append("HARNESS PROBLEMS:")
         for e in report["harness_errors"]:
-            lines.append("  - " + e)
+            lines.append(f"  - {e}")
     return "\n".join(lines)
 
 
 def _setup_str(s):
     if not s:
         return "-"
-    return "%d req in %.1f s" % (s["requests"], s["seconds"])
+    return f"{s['requests']} req in {s['seconds']:.1f} s"
 
 
 # --------------------------------------------------------------------------
@@ -1073,12 +1039,12 @@ def main(argv=None):
     run_dir = HERE / "results"
     run_dir.mkdir(exist_ok=True)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out_path = Path(a.out) if a.out else run_dir / ("%s%s.json" % (stamp, "-quick" if a.quick else ""))
-    logs = run_dir / ("logs-%s" % stamp)
+    out_path = Path(a.out) if a.out else run_dir / (f"{stamp}{'-quick' if a.quick else ''}.json")
+    logs = run_dir / (f"logs-{stamp}")
     logs.mkdir(exist_ok=True)
 
     def on_term(signum, frame):
-        raise KeyboardInterrupt("signal %d" % signum)
+        raise KeyboardInterrupt(f"signal {signum}")
 
     signal.signal(signal.SIGTERM, on_term)
 
@@ -1106,24 +1072,22 @@ def main(argv=None):
     for i in range(n_users):
         uid = random_id(32)
         subs.append(uid)
-        tokens.append(
-            auth.mint(uid, "bench%d@example.test" % i, "Bench User %d" % i, ttl_seconds=int(total_est))
-        )
+        tokens.append(auth.mint(uid, f"bench{i}@example.test", f"Bench User {i}", ttl_seconds=int(total_est)))
     exit_code = 0
     try:
         db = Database(a.pg_url)
         report["machine"]["postgres"] = db.version()
         if "api" in a.target_list:
             if not (Path(a.api_dir) / "manage.py").exists():
-                raise HarnessError("no manage.py in %s: the API is not there" % a.api_dir)
+                raise HarnessError(f"no manage.py in {a.api_dir}: the API is not there")
             db.create()
             report["database"] = db.name
         for tname in a.target_list:
             try:
                 report["targets"][tname] = run_target(a, tname, auth, tokens, db, logs, subs)
             except HarnessError as exc:
-                report["harness_errors"].append("%s: %s" % (tname, exc))
-                log("%s failed: %s" % (tname, exc))
+                report["harness_errors"].append(f"{tname}: {exc}")
+                log(f"{tname} failed: {exc}")
     except KeyboardInterrupt:
         report["harness_errors"].append("interrupted")
         exit_code = 130
@@ -1135,7 +1099,7 @@ def main(argv=None):
             try:
                 db.drop()
             except Exception as exc:  # still report
-                report["harness_errors"].append("drop database: %s" % exc)
+                report["harness_errors"].append(f"drop database: {exc}")
 
     api, base = report["targets"].get("api"), report["targets"].get("baseline")
     report["ratios"] = {}
@@ -1156,23 +1120,20 @@ def main(argv=None):
         if not t:
             continue
         if t.get("setup_error"):
-            report["harness_errors"].append("%s: %s" % (tname, t["setup_error"]))
+            report["harness_errors"].append(f"{tname}: {t['setup_error']}")
         for ph, p in t["phases"].items():
             if p["requests"] == 0:
-                report["harness_errors"].append("%s/%s: no request completed" % (tname, ph))
+                report["harness_errors"].append(f"{tname}/{ph}: no request completed")
             if a.quick and p["errors"]:
                 report["harness_errors"].append(
-                    "%s/%s: %d errors %s %s"
-                    % (tname, ph, p["errors"], p["errors_by_status"], p["conn_errors"])
+                    f"{tname}/{ph}: {p['errors']} errors {p['errors_by_status']} {p['conn_errors']}"
                 )
             if p["abandoned_users"]:
                 report["harness_errors"].append(
-                    "%s/%s: %d users still busy at the hard stop" % (tname, ph, p["abandoned_users"])
+                    f"{tname}/{ph}: {p['abandoned_users']} users still busy at the hard stop"
                 )
         if a.quick and t.get("phases") and any(p["errors"] for p in t["phases"].values()):
-            report["harness_errors"].append(
-                "%s gunicorn log tail:\n%s" % (tname, t.get("gunicorn_log_tail", ""))
-            )
+            report["harness_errors"].append(f"{tname} gunicorn log tail:\n{t.get('gunicorn_log_tail', '')}")
     report["finished"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     text = render(report)
     print(text, flush=True)
@@ -1180,7 +1141,7 @@ def main(argv=None):
     with open(out_path, "w") as f:
         json.dump(report, f, indent=1, default=str)
     shutil.copyfile(out_path, run_dir / "latest.json")
-    print("\nJSON results: %s (gunicorn logs in %s)" % (out_path, logs))
+    print(f"\nJSON results: {out_path} (gunicorn logs in {logs})")
     if exit_code:
         return exit_code
     if report["harness_errors"] or any(not report["targets"].get(t) for t in a.target_list):

@@ -1,6 +1,7 @@
 """Helpers for the e2e tests: HTTP on loopback, server processes, Better Auth users."""
 
 import base64
+import contextlib
 import http.cookies
 import json
 import os
@@ -102,7 +103,7 @@ class ServerProcess:
     def __init__(self, name, args, *, cwd, env, log_dir):
         self.name = name
         self.log_path = Path(log_dir) / f"{name}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs, closed in stop())
         self.proc = subprocess.Popen(
             args,
             cwd=cwd,
@@ -142,10 +143,8 @@ class ServerProcess:
         if self.proc.poll() is None:
             # The group is the one this process leads (start_new_session): our child and
             # its own children (gunicorn workers), nothing else.
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -390,7 +390,7 @@ def test_key_rotation_and_jwks_outage(start_stack):
     assert [t["title"] for t in response.json["results"]] == ["after rotation"]
 
     # A third key the API has never seen, then Better Auth goes away.
-    token3, kid3 = _wait_for_new_kid(erin, {kid1, kid2})
+    token3, _kid3 = _wait_for_new_kid(erin, {kid1, kid2})
     ba.stop()
     time.sleep(1.2)  # past the API's refetch interval, so an unknown kid does try to refetch
     for name, token in (("token1", token1), ("token2", token2)):

@@ -71,7 +71,7 @@ class LiveServer:
             stdin=subprocess.DEVNULL,
         )
         self.log_path = Path(log_dir) / f"gunicorn-{self.database}.log"
-        self._log = open(self.log_path, "wb")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs, closed in stop())
         args = [sys.executable, "-m", "gunicorn"]
         if (REPO / "gunicorn.conf.py").exists():
             args += ["-c", "gunicorn.conf.py"]

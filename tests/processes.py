@@ -58,7 +58,7 @@ class Gunicorn:
     def __init__(self, argv, *, cwd, env, port, log_dir):
         self.port = port
         self.log_path = Path(log_dir) / f"gunicorn-{port}.log"
-        self.log_file = open(self.log_path, "wb")
+        self.log_file = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs, closed in stop())
         self.process = subprocess.Popen(
             argv,
             cwd=cwd,

@@ -66,13 +66,18 @@ def test_parallel_patch_toggle_and_delete_of_one_task_never_fail(server):
         calls = []
         for n in range(8):
             calls.append(
-                lambda n=n: server.request("PATCH", detail, token=token, body={"title": f"Edit {n}"})
+                lambda n=n, detail=detail: server.request(
+                    "PATCH", detail, token=token, body={"title": f"Edit {n}"}
+                )
             )
             calls.append(
-                lambda: server.request("PUT", detail, token=token, body={"title": "Put", "completed": True})
+                lambda detail=detail: server.request(
+                    "PUT", detail, token=token, body={"title": "Put", "completed": True}
+                )
             )
-            calls.append(lambda: server.request("PATCH", f"/api/{sub}/tasks/{task_id}/complete", token=token))
-        calls[12:12] = [lambda: server.request("DELETE", detail, token=token) for _ in range(4)]
+            toggle = f"/api/{sub}/tasks/{task_id}/complete"
+            calls.append(lambda toggle=toggle: server.request("PATCH", toggle, token=token))
+        calls[12:12] = [lambda detail=detail: server.request("DELETE", detail, token=token)] * 4
 
         statuses = Counter(status for status, _, _ in in_parallel(calls))
 

@@ -1,4 +1,4 @@
-"""Every error is JSON of one shape, {"status", "code", "message"} (+ "fields"), whatever refused the request."""
+"""Every error is JSON of one shape, {"status", "code", "message"} (+ "fields"), whatever refused it."""
 
 import json
 from http import HTTPStatus

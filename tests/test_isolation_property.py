@@ -129,7 +129,9 @@ class IsolationMachine(RuleBasedStateMachine):
 
     @rule(user=users)
     def toggle(self, user):
-        path_for = lambda task_id: self.detail(user, "compat", task_id, "/complete")  # noqa: E731
+        def path_for(task_id):
+            return self.detail(user, "compat", task_id, "/complete")
+
         if self.target in self.model[user]:
             response = self.clients[user].patch(path_for(self.target))
             assert response.status_code == HTTPStatus.OK

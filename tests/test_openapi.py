@@ -1,4 +1,6 @@
-"""The OpenAPI 3 schema documents every endpoint, its bearer security and its errors; the docs are served locally."""
+"""The OpenAPI 3 schema documents every endpoint, its bearer security and its errors.
+
+The docs pages are served locally."""
 
 import json
 import re

@@ -1,4 +1,4 @@
-"""Schemathesis against our own /api/schema/: every operation, as the owner, anonymously and as another user."""
+"""Schemathesis against our own /api/schema/: every operation as the owner, anonymously, as another user."""
 
 import os
 import zlib

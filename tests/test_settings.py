@@ -76,7 +76,7 @@ def test_jwks_url_issuer_and_audience_default_from_better_auth_url():
             sys.executable,
             "-c",
             "from django.conf import settings; import django; django.setup(); "
-            "print(settings.BETTER_AUTH['JWKS_URL'], settings.BETTER_AUTH['ISSUER'], settings.BETTER_AUTH['AUDIENCE'])",
+            "auth = settings.BETTER_AUTH; print(auth['JWKS_URL'], auth['ISSUER'], auth['AUDIENCE'])",
         ],
         cwd=REPO,
         capture_output=True,
