@@ -1,12 +1,16 @@
 """The DRF authentication class: `Authorization: Bearer <Better Auth JWT>` to a local user."""
 
+from typing import Any
+
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.request import Request
 
 from authbridge.keys import KeysUnavailable
-from authbridge.token_cache import TokenCache
+from authbridge.models import User
+from authbridge.token_cache import Claims, TokenCache
 from authbridge.users import user_for_claims
 from authbridge.verifier import InvalidToken, get_verifier
 
@@ -14,7 +18,7 @@ token_cache = TokenCache()
 
 
 @receiver(setting_changed)
-def _forget_tokens(setting, **kwargs):
+def _forget_tokens(setting: str, **kwargs: Any) -> None:
     if setting == "BETTER_AUTH":
         token_cache.clear()
 
@@ -31,7 +35,7 @@ class SigningKeysUnavailable(exceptions.APIException):
     default_detail = "The token's signing key cannot be checked right now. Retry shortly."
     default_code = "keys_unavailable"
 
-    def __init__(self, retry_after):
+    def __init__(self, retry_after: int) -> None:
         super().__init__()
         self.response_headers = {"Retry-After": str(retry_after)}
 
@@ -41,7 +45,7 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
 
     scheme = "bearer"
 
-    def authenticate(self, request):
+    def authenticate(self, request: Request) -> tuple[User, Claims] | None:
         scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != self.scheme:
             return None
@@ -63,5 +67,5 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
         token_cache.put(cache_key, user, claims, verifier.keys_version())
         return user, claims
 
-    def authenticate_header(self, request):
+    def authenticate_header(self, request: Request) -> str:
         return "Bearer"

@@ -11,5 +11,5 @@ class User(AbstractUser):
     # Better Auth users are named by their `sub`, which may be longer than Django's 150.
     username = models.CharField(max_length=255, unique=True)
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.email or self.username

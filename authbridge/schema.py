@@ -1,5 +1,7 @@
 """Declares the bearer scheme in the OpenAPI schema, so Swagger UI's Authorize takes a token."""
 
+from typing import Any
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -7,7 +9,7 @@ class BetterAuthJWTScheme(OpenApiAuthenticationExtension):
     target_class = "authbridge.authentication.BetterAuthJWTAuthentication"
     name = "BetterAuthJWT"
 
-    def get_security_definition(self, auto_schema):
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
         return {
             "type": "http",
             "scheme": "bearer",

@@ -1,5 +1,7 @@
 """Maps a verified token to the local user, creating it just in time."""
 
+from typing import Any
+
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError
 from rest_framework import exceptions
@@ -7,14 +9,14 @@ from rest_framework import exceptions
 from authbridge.models import User
 
 
-def _clean_text(value, max_length):
+def _clean_text(value: object, max_length: int | None) -> str:
     """A claim as text the database will take: a string, without NULs, within the column."""
     if not isinstance(value, str):
         return ""
     return value.replace("\x00", "")[:max_length]
 
 
-def user_for_claims(claims):
+def user_for_claims(claims: dict[str, Any]) -> User:
     """The local user for a verified token's `sub`; email and name follow the token."""
     profile = {
         "email": _clean_text(claims.get("email"), User._meta.get_field("email").max_length),

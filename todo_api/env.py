@@ -4,14 +4,18 @@ A bad value stops start-up with a message that names the variable.
 """
 
 import os
+from collections.abc import Iterable
+from typing import TypeVar
 
 from django.core.exceptions import ImproperlyConfigured
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
+Number = TypeVar("Number", int, float)
 
-def env_str(name, default=None):
+
+def env_str(name: str, default: str | None = None) -> str | None:
     """The variable's value, or `default`; a `NAME_FILE` variable may name a file holding it."""
     file_path = os.environ.get(f"{name}_FILE")
     if file_path:
@@ -23,7 +27,7 @@ def env_str(name, default=None):
     return os.environ.get(name, default)
 
 
-def env_bool(name, default):
+def env_bool(name: str, default: bool) -> bool:
     value = os.environ.get(name)
     if value is None:
         return default
@@ -35,7 +39,7 @@ def env_bool(name, default):
     raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {value!r}")
 
 
-def env_number(name, default, kind=int, minimum=0):
+def env_number(name: str, default: Number, kind: type[Number] = int, minimum: Number = 0) -> Number:
     value = os.environ.get(name)
     if value is None or value.strip() == "":
         return default
@@ -48,7 +52,7 @@ def env_number(name, default, kind=int, minimum=0):
     return number
 
 
-def env_list(name, default=()):
+def env_list(name: str, default: Iterable[str] = ()) -> list[str]:
     """A comma-separated list; blanks are dropped."""
     value = os.environ.get(name)
     if value is None:

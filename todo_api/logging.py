@@ -9,13 +9,16 @@ import logging
 import re
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+
+from django.http import HttpRequest, HttpResponse
 
 REQUEST_ID_HEADER = "X-Request-ID"
 # A client's id is kept only when it cannot forge log lines or carry much data.
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
-request_id_var = contextvars.ContextVar("request_id", default=None)
+request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
 request_logger = logging.getLogger("todo_api.request")
 
@@ -26,7 +29,7 @@ _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) 
 class RequestIdFilter(logging.Filter):
     """Stamps each record with the id of the request being handled in this thread, if any."""
 
-    def filter(self, record):
+    def filter(self, record: logging.LogRecord) -> bool:
         request_id = request_id_var.get()
         if request_id is not None and getattr(record, "request_id", None) is None:
             record.request_id = request_id
@@ -36,8 +39,8 @@ class RequestIdFilter(logging.Filter):
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: timestamp, level, logger, message, the `extra=` fields, any traceback."""
 
-    def format(self, record):
-        entry = {
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, object] = {
             "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
@@ -54,10 +57,10 @@ class JsonFormatter(logging.Formatter):
 class RequestLogMiddleware:
     """Gives each request an id (the client's `X-Request-ID` when sane) and logs it once, when answered."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = offered if SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
@@ -71,7 +74,7 @@ class RequestLogMiddleware:
             request_id_var.reset(token)
 
     @staticmethod
-    def log(request, status, started):
+    def log(request: HttpRequest, status: int, started: float) -> None:
         # DRF copies the verified claims onto the Django request; session users (admin) have none.
         claims = getattr(request, "auth", None)
         sub = claims.get("sub") if isinstance(claims, dict) else None

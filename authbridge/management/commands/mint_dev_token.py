@@ -2,6 +2,8 @@
 
 import time
 import uuid
+from argparse import ArgumentParser
+from typing import Any
 
 import jwt
 from django.conf import settings
@@ -11,13 +13,13 @@ from django.core.management.base import BaseCommand, CommandError
 class Command(BaseCommand):
     help = "Mint a development bearer token (DEBUG only; needs BETTER_AUTH_SECRET)."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: ArgumentParser) -> None:
         parser.add_argument("--sub", default=f"dev-{uuid.uuid4().hex[:12]}", help="the user id (token sub)")
         parser.add_argument("--email", default="dev@example.com")
         parser.add_argument("--name", default="Dev User")
         parser.add_argument("--minutes", type=int, default=60 * 8, help="lifetime in minutes")
 
-    def handle(self, *args, sub, email, name, minutes, **options):
+    def handle(self, *args: Any, sub: str, email: str, name: str, minutes: int, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError("Development tokens are minted only with DJANGO_DEBUG on.")
         config = settings.BETTER_AUTH
@@ -32,4 +34,4 @@ class Command(BaseCommand):
                 if value
             }
         )
-        self.stdout.write(jwt.encode(claims, config["SECRET"], algorithm="HS256"))
+        self.stdout.write(jwt.encode(claims, str(config["SECRET"]), algorithm="HS256"))
