@@ -1,6 +1,9 @@
 """Middleware that keeps failures inside the JSON error contract."""
 
 import logging
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
 
 from todo_api.errors import DATABASE_ERRORS, database_unavailable, error_response
 
@@ -15,13 +18,13 @@ class BodySizeLimitMiddleware:
     not protect API views.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         from django.conf import settings
 
         self.get_response = get_response
         self.limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.META.get("HTTP_TRANSFER_ENCODING"):
             # A chunked body has no Content-Length, so Django reads it as empty: a PATCH would
             # "succeed" without its changes. Refused before any of it is read, whatever its size.
@@ -30,7 +33,7 @@ class BodySizeLimitMiddleware:
         try:
             length = int(declared)
         except ValueError:
-            return error_response(400, "bad_request", "The Content-Length header is not a number.")
+            length = -1
         if length < 0:
             return error_response(400, "bad_request", "The Content-Length header is not a number.")
         if length > self.limit:
@@ -41,13 +44,13 @@ class BodySizeLimitMiddleware:
 class DatabaseUnavailableMiddleware:
     """A lost database is a 503 the client can retry, not a 500."""
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         return self.get_response(request)
 
-    def process_exception(self, request, exception):
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DATABASE_ERRORS):
             logger.warning("Database unavailable: %s", exception)
             return database_unavailable()
