@@ -103,13 +103,14 @@ def parse_jwks(document):
 
 
 class JWKSCache:
-    def __init__(self, url, ttl, refetch_interval, timeout):
+    def __init__(self, url, ttl, refetch_interval, timeout, clock=time.monotonic):
+        self.clock = clock  # seconds for the TTL and refetch intervals (tests pass their own)
         self.url = url
         self.ttl = ttl
         self.refetch_interval = refetch_interval
         self.timeout = timeout
         self._keys = []
-        self._fetched_at = None  # when the last good set arrived (monotonic)
+        self._fetched_at = None  # when the last good set arrived (by self.clock)
         self._fetched_at_epoch = None  # the same, as wall-clock time, to compare with token times
         self._attempted_at = None  # when the last fetch started, good or not
         self._last_fetch_failed = False
@@ -143,7 +144,7 @@ class JWKSCache:
         raise KeyNotFound("no signing key matches the token")
 
     def _seconds_until_refetch(self):
-        waited = time.monotonic() - (self._attempted_at or 0)
+        waited = self.clock() - (self._attempted_at or 0)
         return max(1, math.ceil(self.refetch_interval - waited))
 
     def _find(self, kid, algorithm):
@@ -160,13 +161,13 @@ class JWKSCache:
         return key
 
     def _is_stale(self):
-        return self._fetched_at is None or time.monotonic() - self._fetched_at > self.ttl
+        return self._fetched_at is None or self.clock() - self._fetched_at > self.ttl
 
     def _refresh(self, wait):
         if not self._lock.acquire(blocking=wait):
             return  # a fetch is already running; the caller uses the current set
         try:
-            now = time.monotonic()
+            now = self.clock()
             if self._attempted_at is not None and now - self._attempted_at < self.refetch_interval:
                 return
             self._attempted_at = now

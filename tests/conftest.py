@@ -1,5 +1,6 @@
 """Shared fixtures: signing keys, a JWKS served on 127.0.0.1 by the test itself, tokens, alice and bob."""
 
+import functools
 import json
 import threading
 import time
@@ -11,6 +12,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import OKPAlgorithm, get_default_algorithms
 from rest_framework.test import APIClient
+
+from authbridge import verifier
+from authbridge.authentication import token_cache
+from authbridge.keys import JWKSCache
+from tests.support.clock import FakeClock
 
 SECRET = "test-only-shared-secret-of-at-least-32-chars"
 
@@ -123,6 +129,23 @@ def better_auth(settings, jwks_server):
         "JWKS_TIMEOUT_SECONDS": 1,
     }
     return settings.BETTER_AUTH
+
+
+@pytest.fixture
+def jwks_clock(monkeypatch, better_auth):
+    """The clock of the JWKS cache the verifier builds next: TTLs and refetch intervals pass when
+    the test advances it, never by sleeping."""
+    clock = FakeClock(time.monotonic())
+    monkeypatch.setattr(verifier, "JWKSCache", functools.partial(JWKSCache, clock=clock))
+    return clock
+
+
+@pytest.fixture
+def token_cache_clock(monkeypatch):
+    """The token cache's clock (epoch seconds, like a token's exp), advanced by the test."""
+    clock = FakeClock(time.time())
+    monkeypatch.setattr(token_cache, "clock", clock)
+    return clock
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ def status_with(token):
 
 @pytest.fixture
 def fast_refetch(settings, better_auth):
-    """A short refetch interval so that tests can wait it out."""
+    """A short refetch interval, passed by advancing `jwks_clock`."""
     settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 0.3}
     return settings.BETTER_AUTH
 
@@ -56,20 +56,20 @@ def test_unknown_kids_of_tokens_older_than_the_key_set_are_refused_without_a_ref
 
 
 def test_unknown_kids_of_fresh_tokens_refetch_at_most_once_per_interval(
-    db, settings, better_auth, signing_key, claims_for, jwks_server
+    db, settings, better_auth, signing_key, claims_for, jwks_server, jwks_clock
 ):
-    # Long enough for 20 requests on a busy machine, short enough to wait out once.
+    # The interval passes only when the test advances the clock, however slow the machine.
     settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 2}
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
     for _ in range(2):
         statuses = {status_with(ed25519_key().sign(claims_for(iat=int(time.time()) + 5))) for _ in range(20)}
         assert statuses == {HTTPStatus.SERVICE_UNAVAILABLE}
-        time.sleep(2.05)
+        jwks_clock.advance(2.05)
     assert jwks_server.requests == 2
 
 
 def test_a_kid_published_just_after_a_fetch_gets_503_until_the_refetch_then_works(
-    db, settings, better_auth, signing_key, claims_for, jwks_server
+    db, settings, better_auth, signing_key, claims_for, jwks_server, jwks_clock
 ):
     settings.BETTER_AUTH = {**better_auth, "JWKS_REFETCH_INTERVAL_SECONDS": 2}
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
@@ -80,7 +80,7 @@ def test_a_kid_published_just_after_a_fetch_gets_503_until_the_refetch_then_work
     assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
     assert response["Retry-After"] in {"1", "2"}
     assert response.json()["code"] == "keys_unavailable"
-    time.sleep(2.05)
+    jwks_clock.advance(2.05)
     assert status_with(rotated.sign(claims_for())) == HTTPStatus.OK
 
 
@@ -104,64 +104,64 @@ def _verify_quietly(verifier, token):
 
 
 def test_a_key_added_to_the_jwks_is_accepted_after_the_refetch_interval(
-    db, fast_refetch, signing_key, claims_for, jwks_server
+    db, fast_refetch, signing_key, claims_for, jwks_server, jwks_clock
 ):
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
     rotated = ed25519_key()
     jwks_server.publish(signing_key, rotated)
-    time.sleep(0.35)
+    jwks_clock.advance(0.35)
     assert status_with(rotated.sign(claims_for())) == HTTPStatus.OK
     assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
 
 
-def test_an_empty_key_set_is_not_cached_as_final(db, fast_refetch, claims_for, jwks_server):
+def test_an_empty_key_set_is_not_cached_as_final(db, fast_refetch, claims_for, jwks_server, jwks_clock):
     jwks_server.keys = []
     key = ed25519_key()
     assert status_with(key.sign(claims_for())) == HTTPStatus.UNAUTHORIZED
     jwks_server.publish(key)
-    time.sleep(0.35)
+    jwks_clock.advance(0.35)
     assert status_with(key.sign(claims_for())) == HTTPStatus.OK
 
 
 def test_the_set_is_replaced_after_its_ttl_so_removed_keys_stop_working(
-    db, settings, better_auth, claims_for, jwks_server
+    db, settings, better_auth, claims_for, jwks_server, jwks_clock
 ):
     settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.3, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
     old, new = ed25519_key(), ed25519_key()
     jwks_server.publish(old, new)
     assert status_with(old.sign(claims_for())) == HTTPStatus.OK
     jwks_server.publish(new)
-    time.sleep(0.35)
+    jwks_clock.advance(0.35)
     assert status_with(old.sign(claims_for())) == HTTPStatus.UNAUTHORIZED
     assert status_with(new.sign(claims_for())) == HTTPStatus.OK
 
 
 class TestOutage:
     def test_cached_keys_keep_working_while_the_jwks_server_fails(
-        self, db, settings, better_auth, signing_key, claims_for, jwks_server
+        self, db, settings, better_auth, signing_key, claims_for, jwks_server, jwks_clock
     ):
         settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.1, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         jwks_server.status = 500
-        time.sleep(0.15)
+        jwks_clock.advance(0.15)
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         assert jwks_server.requests == 2
 
     def test_cached_keys_keep_working_when_the_jwks_server_is_gone(
-        self, db, settings, better_auth, signing_key, claims_for, jwks_server
+        self, db, settings, better_auth, signing_key, claims_for, jwks_server, jwks_clock
     ):
         settings.BETTER_AUTH = {**better_auth, "JWKS_TTL_SECONDS": 0.1, "JWKS_REFETCH_INTERVAL_SECONDS": 0.1}
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         jwks_server.stop()
-        time.sleep(0.15)
+        jwks_clock.advance(0.15)
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
 
     def test_an_unseen_kid_gets_503_with_retry_after_when_the_jwks_server_is_gone(
-        self, db, fast_refetch, signing_key, claims_for, jwks_server
+        self, db, fast_refetch, signing_key, claims_for, jwks_server, jwks_clock
     ):
         assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
         jwks_server.stop()
-        time.sleep(0.35)
+        jwks_clock.advance(0.35)
         response = client_with(ed25519_key().sign(claims_for())).get(ME)
         assert response.status_code == HTTPStatus.SERVICE_UNAVAILABLE
         assert response["Retry-After"] == "1"  # the refetch interval is 0.3 s
