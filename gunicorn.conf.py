@@ -1,6 +1,6 @@
 """gunicorn settings for production: `gunicorn -c gunicorn.conf.py todo_api.wsgi`.
 
-Every value can be changed from the environment (README, "Deploy"); command-line flags win over both.
+Sizes, timeouts, bind address and log level come from the environment (README, "Deploy"); flags win.
 """
 
 import os

@@ -1,4 +1,8 @@
-"""A task belongs to exactly one user; every query for tasks goes through `owned_by`."""
+"""A task belongs to exactly one user; every view finds tasks through `owned_by`.
+
+Code that already holds a task it was allowed to see (the serializer's UPDATE, the toggle) and code
+that is not about one user (readiness, the admin) uses `Task.objects` directly.
+"""
 
 from django.conf import settings
 from django.db import models

@@ -1,7 +1,6 @@
-from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from tasks.views import MeView, TaskViewSet, UserTaskViewSet
+from tasks.views import TaskViewSet, UserTaskViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -18,4 +17,4 @@ v1_router.register("tasks", TaskViewSet, basename="task")
 user_router = OptionalSlashRouter()
 user_router.register(r"(?P<user_id>[^/]+)/tasks", UserTaskViewSet, basename="user-task")
 
-v1_urls = [re_path(r"^me/?$", MeView.as_view(), name="me"), *v1_router.urls]
+v1_urls = v1_router.urls

@@ -8,12 +8,11 @@ from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFilter
 from tasks.models import Task
 from tasks.permissions import PathUserIsCaller
-from tasks.serializers import TASK_FIELDS, MeSerializer, TaskSerializer, represent_task
+from tasks.serializers import TASK_FIELDS, TaskSerializer, represent_task
 
 
 class TaskPagination(LimitOffsetPagination):
@@ -85,10 +84,3 @@ class UserTaskViewSet(TaskViewSet):
         task = self.get_object()
         task.toggle_completed()
         return Response(self.get_serializer(task).data, status=status.HTTP_200_OK)
-
-
-class MeView(APIView):
-    @extend_schema(responses=MeSerializer)
-    def get(self, request):
-        """The caller, as Better Auth describes them."""
-        return Response(MeSerializer(request.user).data)

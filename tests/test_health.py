@@ -57,5 +57,5 @@ def test_readyz_is_503_with_retry_after_when_the_database_fails(db, monkeypatch,
     assert response.json() == {
         "status": 503,
         "code": "database_unavailable",
-        "message": "The database is unavailable.",
+        "message": "The database is unavailable. Retry shortly.",
     }

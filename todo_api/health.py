@@ -8,7 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from tasks.models import Task
-from todo_api.errors import DATABASE_RETRY_AFTER_SECONDS, error_body
+from todo_api.errors import database_unavailable
 
 status_serializer = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
 
@@ -31,6 +31,5 @@ def readyz(request):
     try:
         Task.objects.exists()
     except DatabaseError:
-        body = error_body(503, "database_unavailable", "The database is unavailable.")
-        return Response(body, status=503, headers={"Retry-After": DATABASE_RETRY_AFTER_SECONDS})
+        return database_unavailable()
     return Response({"status": "ready"})

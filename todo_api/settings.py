@@ -40,7 +40,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "todo_api.logging.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
-    # Before anything that can answer, so 413s and other early errors carry CORS headers too.
+    # Before every middleware that can answer except SecurityMiddleware's HTTPS redirect, so 413s and
+    # other early errors carry CORS headers too.
     "corsheaders.middleware.CorsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "todo_api.middleware.BodySizeLimitMiddleware",

@@ -13,6 +13,7 @@ urlpatterns = [
     re_path(r"^api/docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Before the compatibility routes, whose {user_id} would otherwise match "v1".
+    path("api/v1/", include("authbridge.urls")),
     path("api/v1/", include(v1_urls)),
     path("api/", include(user_router.urls)),
 ]

@@ -1,0 +1,15 @@
+"""The signed-in user's own endpoint, beside the user model."""
+
+from drf_spectacular.utils import extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from authbridge.serializers import MeSerializer
+
+
+class MeView(APIView):
+    @extend_schema(responses=MeSerializer)
+    def get(self, request: Request) -> Response:
+        """The caller, as Better Auth describes them."""
+        return Response(MeSerializer(request.user).data)
