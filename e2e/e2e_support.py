@@ -1,87 +1,33 @@
 """Helpers for the e2e tests: HTTP on loopback, server processes, Better Auth users."""
 
 import base64
-import contextlib
 import http.cookies
 import json
-import os
-import re
 import secrets
-import signal
-import subprocess
 import sys
-import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.support.environment import clean_env
+from tests.support.http import request
+from tests.support.servers import ServerProcess, gunicorn_argv, listening_port
 
 REPO = Path(__file__).resolve().parent.parent
 BA_DIR = Path(__file__).resolve().parent / "better-auth"
 PYTHON = REPO / ".venv" / "bin" / "python"
-GUNICORN = REPO / ".venv" / "bin" / "gunicorn"
 if not PYTHON.exists():  # e.g. a CI that installed into another environment
     PYTHON = Path(sys.executable)
-    GUNICORN = Path(sys.executable).with_name("gunicorn")
 
 ALGORITHMS = ("EdDSA", "ES256", "ES512", "RS256", "PS256")
-START_TIMEOUT = 60.0
 PASSWORD = "correct-horse-battery-1"
-
-# Variables of ours that must not leak from the caller's environment into the servers.
-_SCRUBBED_PREFIXES = ("BETTER_AUTH_", "DJANGO_", "DATABASE_", "CORS_", "JWT_", "JWKS_", "API_")
 
 
 # --------------------------------------------------------------------------- HTTP
 
 
-@dataclass
-class Response:
-    status: int
-    headers: dict  # lower-cased names; a repeated header keeps its last value
-    body: bytes
-    set_cookies: list = field(default_factory=list)
-
-    @property
-    def json(self):
-        return json.loads(self.body) if self.body else None
-
-    def __repr__(self):
-        text = self.body[:500].decode("utf-8", "replace")
-        return f"<Response {self.status} {text!r}>"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
-def http_request(method, url, *, token=None, json_body=None, headers=None, data=None, timeout=15):
-    """One HTTP request; never raises for an HTTP status. Only loopback URLs are allowed."""
-    host = urllib.parse.urlsplit(url).hostname
-    assert host == "127.0.0.1", f"e2e traffic must stay on 127.0.0.1, not {url}"
-    all_headers = {"Accept": "application/json"}
-    if json_body is not None:
-        data = json.dumps(json_body).encode()
-        all_headers["Content-Type"] = "application/json"
-    if token is not None:
-        all_headers["Authorization"] = f"Bearer {token}"
-    all_headers.update(headers or {})
-    request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
-    try:
-        with _opener.open(request, timeout=timeout) as response:
-            return _response(response.status, response.headers, response.read())
-    except urllib.error.HTTPError as error:
-        return _response(error.code, error.headers, error.read())
-
-
-def _response(status, message, body):
-    headers = {name.lower(): value for name, value in message.items()}
-    return Response(status, headers, body, message.get_all("Set-Cookie") or [])
+def http_request(method, url, *, headers=None, **kwargs):
+    """One request, as a JSON client sends it; never raises for an HTTP status. Only loopback URLs."""
+    return request(method, url, headers={"Accept": "application/json", **(headers or {})}, **kwargs)
 
 
 def jwt_parts(token):
@@ -97,66 +43,8 @@ def jwt_parts(token):
 # ------------------------------------------------------------------- processes
 
 
-class ServerProcess:
-    """A child process in its own process group, with its output in a log file."""
-
-    def __init__(self, name, args, *, cwd, env, log_dir):
-        self.name = name
-        self.log_path = Path(log_dir) / f"{name}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs, closed in stop())
-        self.proc = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def log_text(self):
-        try:
-            return self.log_path.read_text("utf-8", "replace")
-        except OSError:
-            return ""
-
-    def log_tail(self, lines=40):
-        return "\n".join(self.log_text().splitlines()[-lines:])
-
-    def wait_for_log(self, pattern, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        regex = re.compile(pattern)
-        while time.monotonic() < deadline:
-            match = regex.search(self.log_text())
-            if match:
-                return match
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.log_tail()}")
-            time.sleep(0.05)
-        raise RuntimeError(f"{self.name} did not print {pattern!r} within {timeout}s:\n{self.log_tail()}")
-
-    @property
-    def running(self):
-        return self.proc.poll() is None
-
-    def stop(self, timeout=15):
-        if self.proc.poll() is None:
-            # The group is the one this process leads (start_new_session): our child and
-            # its own children (gunicorn workers), nothing else.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=timeout)
-        self._log.close()
-
-
 def base_env():
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
+    return clean_env(PYTHONUNBUFFERED="1")
 
 
 # ---------------------------------------------------------------- Better Auth
@@ -174,7 +62,7 @@ class BAUser:
         """A fresh JWT from GET /api/auth/token (session cookie)."""
         response = self.ba.get("/api/auth/token", headers={"Cookie": self.cookie})
         assert response.status == 200, response
-        return response.json["token"]
+        return response.json()["token"]
 
 
 class BetterAuthServer:
@@ -207,7 +95,7 @@ class BetterAuthServer:
         for header in response.set_cookies:
             cookie.load(header)
         session = cookie["better-auth.session_token"]
-        user = response.json["user"]
+        user = response.json()["user"]
         assert user["email"].lower() == email.lower(), (user, email)
         return BAUser(user["id"], user["email"], user["name"], f"{session.key}={session.coded_value}", self)
 
@@ -223,7 +111,7 @@ class BetterAuthServer:
     def jwks(self):
         response = self.get("/api/auth/jwks")
         assert response.status == 200, response
-        return response.json
+        return response.json()
 
     def stop(self):
         self.process.stop()
@@ -245,36 +133,14 @@ class ApiServer:
         )
         env.update(extra_env or {})
         self.env = env
-        args = [str(GUNICORN)]
-        if (REPO / "gunicorn.conf.py").exists():
-            args += ["-c", "gunicorn.conf.py"]
         # One worker: JWKS caches are per process, and the outage test needs the
         # process that saw a key to be the one that answers.
-        # No control socket: several test servers (and a developer's) would share its path.
-        args += [
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            "1",
-            "--error-logfile",
-            "-",
-            "--no-control-socket",
-            "todo_api.wsgi",
-        ]
+        args = gunicorn_argv("--bind", "127.0.0.1:0", "--workers", "1", "--error-logfile", "-")
         name = f"api-{secrets.token_hex(3)}"
         self.process = ServerProcess(name, args, cwd=REPO, env=env, log_dir=log_dir)
-        port = self.process.wait_for_log(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:  # the worker has loaded Django once an unauthenticated request gets 401
-            try:
-                if self.get("/api/v1/me").status == 401:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or not self.process.running:
-                raise RuntimeError(f"API did not come up:\n{self.process.log_tail()}")
-            time.sleep(0.1)
+        self.url = f"http://127.0.0.1:{listening_port(self.process)}"
+        # The worker has loaded Django once an unauthenticated request gets 401.
+        self.process.wait_until(lambda: self.get("/api/v1/me").status == 401, "answer /api/v1/me")
 
     def request(self, method, path, **kwargs):
         return http_request(method, self.url + path, **kwargs)

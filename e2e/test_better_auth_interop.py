@@ -77,21 +77,21 @@ def test_better_auth_token_and_jwks_shape(main_stack, alice):
 def test_me_returns_what_better_auth_holds(main_stack, alice):
     response = main_stack.api.get("/api/v1/me", token=alice.token())
     assert response.status == 200, response
-    assert response.json == {"id": alice.id, "email": alice.email, "name": "Alice"}
+    assert response.json() == {"id": alice.id, "email": alice.email, "name": "Alice"}
     # A new session (sign-in) gives a new token for the same user.
     again = main_stack.ba.sign_in(alice.email)
     assert again.id == alice.id and again.cookie != alice.cookie
     response = main_stack.api.get("/api/v1/me", token=again.token())
-    assert response.status == 200 and response.json["id"] == alice.id, response
+    assert response.status == 200 and response.json()["id"] == alice.id, response
 
 
 def test_me_with_unicode_name_and_mixed_case_email(main_stack):
     email = f"Zoe.{secrets.token_hex(3)}@Example.COM"
     zoe = main_stack.ba.sign_up("Zoë Ångström 😀", email=email)
-    held = main_stack.ba.get("/api/auth/get-session", headers={"Cookie": zoe.cookie}).json["user"]
+    held = main_stack.ba.get("/api/auth/get-session", headers={"Cookie": zoe.cookie}).json()["user"]
     response = main_stack.api.get("/api/v1/me", token=zoe.token())
     assert response.status == 200, response
-    assert response.json == {"id": zoe.id, "email": held["email"], "name": "Zoë Ångström 😀"}
+    assert response.json() == {"id": zoe.id, "email": held["email"], "name": "Zoë Ångström 😀"}
 
 
 def test_v1_crud(main_stack, alice):
@@ -100,17 +100,17 @@ def test_v1_crud(main_stack, alice):
         "POST", "/api/v1/tasks", token=token, json_body={"title": "Buy milk", "description": "2 litres"}
     )
     assert created.status == 201, created
-    task = _check_task(created.json, title="Buy milk", description="2 litres", completed=False)
+    task = _check_task(created.json(), title="Buy milk", description="2 litres", completed=False)
     task_id = task["id"]
 
     listed = api.get("/api/v1/tasks", token=token)
     assert listed.status == 200, listed
-    assert set(listed.json) == {"count", "next", "previous", "results"}
-    assert task_id in [t["id"] for t in listed.json["results"]]
-    assert listed.json["count"] == len(listed.json["results"])
+    assert set(listed.json()) == {"count", "next", "previous", "results"}
+    assert task_id in [t["id"] for t in listed.json()["results"]]
+    assert listed.json()["count"] == len(listed.json()["results"])
 
     got = api.get(f"/api/v1/tasks/{task_id}", token=token)
-    assert got.status == 200 and got.json == task, got
+    assert got.status == 200 and got.json() == task, got
 
     put = api.request(
         "PUT",
@@ -119,11 +119,11 @@ def test_v1_crud(main_stack, alice):
         json_body={"title": "Buy oat milk", "description": "", "completed": True},
     )
     assert put.status == 200, put
-    _check_task(put.json, id=task_id, title="Buy oat milk", description="", completed=True)
+    _check_task(put.json(), id=task_id, title="Buy oat milk", description="", completed=True)
 
     patched = api.request("PATCH", f"/api/v1/tasks/{task_id}", token=token, json_body={"completed": False})
     assert patched.status == 200, patched
-    _check_task(patched.json, id=task_id, title="Buy oat milk", completed=False)
+    _check_task(patched.json(), id=task_id, title="Buy oat milk", completed=False)
 
     invalid = api.request("POST", "/api/v1/tasks", token=token, json_body={"description": "no title"})
     assert invalid.status == 400, invalid
@@ -137,14 +137,14 @@ def test_compatibility_routes(main_stack, alice):
     api, token, base = main_stack.api, alice.token(), f"/api/{alice.id}/tasks"
     created = api.request("POST", base, token=token, json_body={"title": "Write report"})
     assert created.status == 201, created
-    task = _check_task(created.json, title="Write report", completed=False)
+    task = _check_task(created.json(), title="Write report", completed=False)
     task_id = task["id"]
 
     listed = api.get(base, token=token)
     assert listed.status == 200, listed
-    assert isinstance(listed.json, list) and task_id in [t["id"] for t in listed.json]
+    assert isinstance(listed.json(), list) and task_id in [t["id"] for t in listed.json()]
 
-    assert api.get(f"{base}/{task_id}", token=token).json == task
+    assert api.get(f"{base}/{task_id}", token=token).json() == task
 
     put = api.request(
         "PUT",
@@ -153,20 +153,20 @@ def test_compatibility_routes(main_stack, alice):
         json_body={"title": "Write the report", "description": "by Friday"},
     )
     assert put.status == 200, put
-    _check_task(put.json, title="Write the report", description="by Friday")
+    _check_task(put.json(), title="Write the report", description="by Friday")
 
     patched = api.request("PATCH", f"{base}/{task_id}", token=token, json_body={"description": "by Monday"})
     assert patched.status == 200, patched
-    _check_task(patched.json, title="Write the report", description="by Monday", completed=False)
+    _check_task(patched.json(), title="Write the report", description="by Monday", completed=False)
 
     toggled = api.request("PATCH", f"{base}/{task_id}/complete", token=token)
     assert toggled.status == 200, toggled
-    _check_task(toggled.json, id=task_id, completed=True)
+    _check_task(toggled.json(), id=task_id, completed=True)
     toggled = api.request("PATCH", f"{base}/{task_id}/complete", token=token)
-    assert toggled.status == 200 and toggled.json["completed"] is False, toggled
+    assert toggled.status == 200 and toggled.json()["completed"] is False, toggled
 
     # The same task through /api/v1.
-    assert api.get(f"/api/v1/tasks/{task_id}", token=token).json["title"] == "Write the report"
+    assert api.get(f"/api/v1/tasks/{task_id}", token=token).json()["title"] == "Write the report"
 
     deleted = api.request("DELETE", f"{base}/{task_id}", token=token)
     assert deleted.status == 204, deleted
@@ -176,11 +176,13 @@ def test_compatibility_routes(main_stack, alice):
 def test_users_are_isolated(main_stack, alice, bob):
     api = main_stack.api
     alice_token, bob_token = alice.token(), bob.token()
-    task = api.request("POST", "/api/v1/tasks", token=alice_token, json_body={"title": "Alice's secret"}).json
+    task = api.request(
+        "POST", "/api/v1/tasks", token=alice_token, json_body={"title": "Alice's secret"}
+    ).json()
     task_id = task["id"]
 
     bob_list = api.get("/api/v1/tasks", token=bob_token)
-    assert bob_list.status == 200 and task_id not in [t["id"] for t in bob_list.json["results"]], bob_list
+    assert bob_list.status == 200 and task_id not in [t["id"] for t in bob_list.json()["results"]], bob_list
     for method, body in (
         ("GET", None),
         ("PUT", {"title": "hacked"}),
@@ -207,8 +209,8 @@ def test_users_are_isolated(main_stack, alice, bob):
         assert response.status == 403, (method, path, response)
 
     # Nothing of Alice's changed, and Bob's requests planted nothing in her list.
-    assert api.get(f"/api/v1/tasks/{task_id}", token=alice_token).json == task
-    titles = [t["title"] for t in api.get(f"/api/{alice.id}/tasks", token=alice_token).json]
+    assert api.get(f"/api/v1/tasks/{task_id}", token=alice_token).json() == task
+    titles = [t["title"] for t in api.get(f"/api/{alice.id}/tasks", token=alice_token).json()]
     assert "planted" not in titles and "hacked" not in titles
 
 
@@ -246,7 +248,7 @@ def test_hs256_shared_secret_tokens(main_stack):
     token = pyjwt.encode(claims, main_stack.ba.secret, algorithm="HS256")
     response = api.get("/api/v1/me", token=token)
     assert response.status == 200, response
-    assert response.json == {"id": claims["sub"], "email": "hs@example.com", "name": "Hs User"}
+    assert response.json() == {"id": claims["sub"], "email": "hs@example.com", "name": "Hs User"}
 
     wrong_secret = pyjwt.encode(claims, secrets.token_urlsafe(32), algorithm="HS256")
     assert api.get("/api/v1/me", token=wrong_secret).status == 401
@@ -278,7 +280,7 @@ def test_documented_client_flow(main_stack):
     for kind in ("token", "sessionHeaderToken", "hs256Token"):
         response = main_stack.api.get("/api/v1/me", token=out[kind])
         assert response.status == 200, (kind, response)
-        assert response.json == expected, kind
+        assert response.json() == expected, kind
 
 
 # ------------------------------------------------------------- other stacks
@@ -301,10 +303,10 @@ def test_every_better_auth_algorithm_is_accepted(alg, start_stack, main_stack):
 
         me = stack.api.get("/api/v1/me", token=token)
         assert me.status == 200, (alg, me)
-        assert me.json == {"id": carol.id, "email": carol.email, "name": "Carol"}
+        assert me.json() == {"id": carol.id, "email": carol.email, "name": "Carol"}
         created = stack.api.request("POST", f"/api/{carol.id}/tasks", token=token, json_body={"title": alg})
         assert created.status == 201, (alg, created)
-        listed = stack.api.get("/api/v1/tasks", token=token).json
+        listed = stack.api.get("/api/v1/tasks", token=token).json()
         assert [t["title"] for t in listed["results"]] == [alg]
 
         # An API that trusts another Better Auth server refuses this one's tokens.
@@ -344,7 +346,7 @@ def test_localhost_and_127_0_0_1_are_different_issuers(start_stack):
         token = stack.ba.sign_up("Ivan").token()
         response = stack.api.get("/api/v1/me", token=token)
         assert response.status == 401, response
-        assert response.json["message"] == "Invalid token: the token issuer is not accepted.", response
+        assert response.json()["message"] == "Invalid token: the token issuer is not accepted.", response
     finally:
         stack.stop()
 
@@ -357,7 +359,7 @@ def test_api_started_while_better_auth_is_down_answers_503(start_stack):
         response = stack.api.get("/api/v1/tasks", token=token)
         assert response.status == 503, ("no key ever fetched, JWKS unreachable", response)
         assert int(response.headers["retry-after"]) > 0, response.headers
-        assert response.json["status"] == 503, response
+        assert response.json()["status"] == 503, response
         # A token that is not even well-formed is still a 401, not a 503.
         assert stack.api.get("/api/v1/tasks", token="not-a-jwt").status == 401
     finally:
@@ -387,7 +389,7 @@ def test_key_rotation_and_jwks_outage(start_stack):
     # ...and tokens of the previous key still work during the grace period.
     response = api.get("/api/v1/tasks", token=token1)
     assert response.status == 200, ("token of the previous key", response)
-    assert [t["title"] for t in response.json["results"]] == ["after rotation"]
+    assert [t["title"] for t in response.json()["results"]] == ["after rotation"]
 
     # A third key the API has never seen, then Better Auth goes away.
     token3, _kid3 = _wait_for_new_kid(erin, {kid1, kid2})

@@ -1,11 +1,13 @@
-"""Shared fixtures: signing keys, a JWKS served on 127.0.0.1 by the test itself, tokens, alice and bob."""
+"""Shared fixtures: signing keys, a JWKS served on 127.0.0.1 by the test itself, tokens, alice and bob.
+
+The code behind them lives in tests/support/; JWKSServer is imported here for the test modules that
+take it from this one.
+"""
 
 import functools
 import json
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
@@ -17,6 +19,7 @@ from authbridge import verifier
 from authbridge.authentication import token_cache
 from authbridge.keys import JWKSCache
 from tests.support.clock import FakeClock
+from tests.support.jwks import JWKSServer
 
 SECRET = "test-only-shared-secret-of-at-least-32-chars"
 
@@ -54,51 +57,6 @@ def ec_key(alg="ES256", kid=None):
 
 def rsa_key(alg="RS256", kid=None):
     return KeyPair(rsa.generate_private_key(public_exponent=65537, key_size=2048), alg, kid)
-
-
-class JWKSServer:
-    """A JWKS endpoint on 127.0.0.1 whose keys, status and availability the test controls."""
-
-    def __init__(self):
-        self.keys = []
-        self.status = 200
-        self.body = None  # raw bytes to serve instead of the key set
-        self.delay = 0.0
-        self.requests = 0
-        self.user_agents = []
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                server.requests += 1
-                server.user_agents.append(self.headers.get("User-Agent"))
-                time.sleep(server.delay)
-                body = server.body if server.body is not None else json.dumps({"keys": server.keys}).encode()
-                self.send_response(server.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
-        self.port = self.httpd.server_address[1]
-        self.origin = f"http://127.0.0.1:{self.port}"
-        self.url = f"{self.origin}/api/auth/jwks"
-        self.thread = threading.Thread(
-            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-
-    def publish(self, *key_pairs):
-        self.keys = [pair.jwk for pair in key_pairs]
-
-    def stop(self):
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 @pytest.fixture

@@ -4,29 +4,24 @@ For tests that need real processes, threads and sockets (concurrency, request li
 is created for the server and dropped after it, whatever DATABASE_URL the suite itself runs on.
 """
 
-import http.client
-import json
 import os
-import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
 import uuid
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 import psycopg
 from psycopg import sql
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.support import http
+from tests.support.environment import clean_env
+from tests.support.servers import REPO, ServerProcess, gunicorn_argv, listening_port
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
 SECRET = "live-server-shared-secret-of-at-least-32-chars"
-START_TIMEOUT = 60
-# Variables of ours that must not leak from the suite's environment into the server.
-OUR_PREFIXES = ("BETTER_AUTH_", "DJANGO_", "DATABASE_", "CORS_", "API_", "GUNICORN_")
 
 
 def _database_url(name):
@@ -38,7 +33,7 @@ class LiveServer:
     def __init__(self, log_dir, *, workers=2, threads=4, extra_env=None):
         self.database = f"hardening_{uuid.uuid4().hex[:12]}"
         self.database_url = _database_url(self.database)
-        self.process = None
+        self.server = None
         self._admin(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(self.database)))
         try:
             self._start(log_dir, workers, threads, extra_env or {})
@@ -51,8 +46,7 @@ class LiveServer:
             connection.execute(statement)
 
     def _start(self, log_dir, workers, threads, extra_env):
-        env = {name: value for name, value in os.environ.items() if not name.startswith(OUR_PREFIXES)}
-        env.update(
+        env = clean_env(
             DATABASE_URL=self.database_url,
             BETTER_AUTH_SECRET=SECRET,
             DJANGO_DEBUG="0",
@@ -70,92 +64,46 @@ class LiveServer:
             timeout=120,
             stdin=subprocess.DEVNULL,
         )
-        self.log_path = Path(log_dir) / f"gunicorn-{self.database}.log"
-        self._log = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs, closed in stop())
-        args = [sys.executable, "-m", "gunicorn"]
-        if (REPO / "gunicorn.conf.py").exists():
-            args += ["-c", "gunicorn.conf.py"]
-        args += [
-            "--bind",
-            "127.0.0.1:0",
-            "--workers",
-            str(workers),
-            "--worker-class",
-            "gthread",
-            "--threads",
-            str(threads),
-            "--log-level",
-            "info",
-            "--error-logfile",
-            "-",
-            "--no-control-socket",
-            "todo_api.wsgi",
-        ]
-        self.process = subprocess.Popen(
-            args,
-            cwd=REPO,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
+        argv = gunicorn_argv(
+            *("--bind", "127.0.0.1:0", "--workers", str(workers), "--worker-class", "gthread"),
+            *("--threads", str(threads), "--log-level", "info", "--error-logfile", "-"),
         )
-        self.port = int(self._wait_for(r"Listening at: http://127\.0\.0\.1:(\d+)").group(1))
-        deadline = time.monotonic() + START_TIMEOUT
-        while (
-            self.request("GET", "/readyz")[0] != 200
-        ):  # every worker needs Django loaded; one is enough here
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the API did not get ready:\n{self.log_tail()}")
-            time.sleep(0.1)
+        self.server = ServerProcess(f"gunicorn-{self.database}", argv, cwd=REPO, env=env, log_dir=log_dir)
+        self.port = listening_port(self.server)
+        # Every worker needs Django loaded; one ready worker is enough here.
+        self.server.wait_until(lambda: self.request("GET", "/readyz")[0] == 200, "get ready")
 
-    def _wait_for(self, pattern):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            match = re.search(pattern, self.log_path.read_text("utf-8", "replace"))
-            if match:
-                return match
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
-            time.sleep(0.05)
-        raise RuntimeError(f"gunicorn did not print {pattern!r}:\n{self.log_tail()}")
+    @property
+    def process(self):
+        return self.server.process
+
+    @property
+    def log_path(self):
+        return self.server.log_path
 
     def log_tail(self, lines=40):
-        return "\n".join(self.log_path.read_text("utf-8", "replace").splitlines()[-lines:])
+        return self.server.log_tail(lines)
 
     def request(self, method, path, *, token=None, body=None, headers=None, timeout=30):
-        """(status, JSON body or None, headers) of one request on its own connection."""
-        all_headers = dict(headers or {})
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            all_headers["Content-Type"] = "application/json"
-        if token is not None:
-            all_headers["Authorization"] = f"Bearer {token}"
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        """(status, JSON body or None, headers) of one request on its own connection; (None, None, {})
+        when the connection fails."""
         try:
-            connection.request(method, path, body=data, headers=all_headers)
-            response = connection.getresponse()
-            raw = response.read()
-            content_type = response.getheader("Content-Type", "")
-            payload = json.loads(raw) if raw and content_type.startswith("application/json") else None
-            return response.status, payload, dict(response.getheaders())
+            response = http.request(
+                method,
+                f"http://127.0.0.1:{self.port}{path}",
+                token=token,
+                json_body=body,
+                headers=headers,
+                timeout=timeout,
+            )
         except OSError:
             return None, None, {}
-        finally:
-            connection.close()
+        is_json = response.headers.get("Content-Type", "").startswith("application/json")
+        return response.status, response.json() if is_json else None, response.headers
 
     def stop(self):
-        if self.process is not None and self.process.poll() is None:
-            # Its own session: gunicorn's arbiter and workers, nothing else.
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=15)
-        if self.process is not None:
-            self._log.close()
+        if self.server is not None:
+            self.server.stop()
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
 
 

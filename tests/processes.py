@@ -1,102 +1,46 @@
-"""Real processes for the deployment tests: gunicorn and PostgreSQL on free loopback ports, plain HTTP."""
+"""Real processes for the deployment tests: gunicorn and PostgreSQL on free loopback ports, plain HTTP.
 
-import http.client
-import json
+The launcher, environment scrubbing and HTTP helpers live in tests/support/; this module keeps the
+names the deployment tests import from it.
+"""
+
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-# Our own variables: the servers get exactly what a test gives them, nothing from the caller.
-OWN_PREFIXES = ("DJANGO_", "DATABASE_", "BETTER_AUTH_", "CORS_", "GUNICORN_", "API_", "LOG_LEVEL", "PORT")
+from tests.support import http as support_http
+from tests.support.environment import clean_env
+from tests.support.http import Response, free_port
+from tests.support.servers import REPO, ServerProcess
 
-
-def clean_env(**variables):
-    env = {name: value for name, value in os.environ.items() if not name.startswith(OWN_PREFIXES)}
-    env.update(variables)
-    return env
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Response:
-    def __init__(self, status, headers, body):
-        self.status, self.headers, self.body = status, headers, body
-
-    def json(self):
-        return json.loads(self.body)
-
-    def __repr__(self):
-        return f"<Response {self.status} {self.body[:300]!r}>"
+__all__ = ["REPO", "Gunicorn", "PostgresCluster", "Response", "clean_env", "free_port", "request"]
 
 
 def request(port, method, path, headers=None, body=None, timeout=10):
-    """One request on its own connection to 127.0.0.1; redirects are not followed."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return Response(
-            response.status, {name.lower(): value for name, value in response.getheaders()}, response.read()
-        )
-    finally:
-        connection.close()
+    """One request to 127.0.0.1:`port` on its own connection; redirects are not followed."""
+    return support_http.request(
+        method, f"http://127.0.0.1:{port}{path}", headers=headers, body=body, timeout=timeout
+    )
 
 
-class Gunicorn:
-    """A gunicorn started like the Docker image starts it, in its own session, output in a file."""
+class Gunicorn(ServerProcess):
+    """A gunicorn started like the Docker image starts it (argv given whole), ready once /healthz is 200."""
 
     def __init__(self, argv, *, cwd, env, port, log_dir):
+        super().__init__(f"gunicorn-{port}", argv, cwd=cwd, env=env, log_dir=log_dir)
         self.port = port
-        self.log_path = Path(log_dir) / f"gunicorn-{port}.log"
-        self.log_file = open(self.log_path, "wb")  # noqa: SIM115 (open while the server runs, closed in stop())
-        self.process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if request(self.port, "GET", "/healthz", timeout=2).status == 200:
-                    return
-            except OSError:
-                pass
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"gunicorn did not come up:\n{self.log()}")
-            time.sleep(0.1)
+        try:
+            self.wait_until(
+                lambda: request(port, "GET", "/healthz", timeout=2).status == 200, "answer /healthz"
+            )
+        except RuntimeError:
+            self.stop()
+            raise
 
     def get(self, path, **headers):
         return request(self.port, "GET", path, headers=headers)
-
-    def log(self):
-        return self.log_path.read_text(errors="replace")
-
-    def stop(self, timeout=15):
-        """SIGTERM, as `docker stop` sends it; the exit status of gunicorn."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)  # the session started for it above
-                self.process.wait()
-        self.log_file.close()
-        return self.process.returncode
 
 
 def postgres_bin_dir():

@@ -12,22 +12,14 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import SECRET, client_with, ec_key, ed25519_key, rsa_key, sign
+from tests.support.assertions import assert_refused
 
 ME = "/api/v1/me"
-INVALID = 'Bearer error="invalid_token"'
 
 
 def get_me(token, header=None):
     client = client_with()
     return client.get(ME, HTTP_AUTHORIZATION=header if header is not None else f"Bearer {token}")
-
-
-def assert_refused(response):
-    assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response["WWW-Authenticate"] == INVALID
-    body = response.json()
-    assert body["status"] == 401 and body["code"] == "invalid_token"
-    assert "id" not in body
 
 
 @pytest.fixture

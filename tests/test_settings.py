@@ -7,20 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.environment import clean_env
+
 REPO = Path(__file__).resolve().parent.parent
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "api.example.com"}
 
 
 def start_django(**variables):
     """Runs `manage.py check` in a fresh process with exactly these settings variables."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("DJANGO_", "BETTER_AUTH_", "DATABASE_", "CORS_"))
-    }
-    env.update(variables)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True
+        [sys.executable, "manage.py", "check"],
+        cwd=REPO,
+        env=clean_env(**variables),
+        capture_output=True,
+        text=True,
     )
 
 

@@ -12,9 +12,9 @@ from cryptography.hazmat.primitives import serialization
 from jwt.algorithms import get_default_algorithms
 
 from tests.conftest import JWKSServer, client_with, ec_key, ed25519_key, rsa_key, sign
+from tests.support import assertions
 
 ME = "/api/v1/me"
-INVALID = 'Bearer error="invalid_token"'
 
 
 def get_me(token):
@@ -22,11 +22,7 @@ def get_me(token):
 
 
 def assert_refused(response):
-    assert response.status_code == HTTPStatus.UNAUTHORIZED, response.content
-    assert response["WWW-Authenticate"] == INVALID
-    body = response.json()
-    assert body["status"] == 401 and body["code"] == "invalid_token"
-    assert body["message"].startswith("Invalid token: ")
+    assertions.assert_refused(response, message_starts="Invalid token: ")
 
 
 def b64(data):

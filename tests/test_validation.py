@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 
 from tasks.models import Task
+from tests.support.assertions import assert_refused
 
 TASKS = "/api/v1/tasks"
 
@@ -24,11 +25,8 @@ def post_raw(client, body, content_type="application/json", **extra):
     return client.generic("POST", TASKS, data=body, content_type=content_type, **extra)
 
 
-def assert_refused(response, status, body=None):
-    assert response.status_code == status, response.content
-    assert response["Content-Type"] == "application/json"
-    if body is not None:
-        assert response.json() == body
+def assert_nothing_saved(response, status, body=None):
+    assert_refused(response, status, body)
     assert Task.objects.count() == 0
 
 
@@ -52,7 +50,7 @@ def test_it_accepts_a_title_of_1_to_200_characters(alice, title):
 
 @pytest.mark.parametrize("title", ["x" * 201, "😀" * 201, "漢" * 201])
 def test_it_refuses_a_title_of_201_characters(alice, title):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"title": title}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("title", "Ensure this field has no more than 200 characters."),
@@ -61,7 +59,7 @@ def test_it_refuses_a_title_of_201_characters(alice, title):
 
 @pytest.mark.parametrize("title", ["", "   ", "\t\n "])
 def test_it_refuses_an_empty_or_blank_title(alice, title):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"title": title}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("title", "This field may not be blank."),
@@ -69,7 +67,7 @@ def test_it_refuses_an_empty_or_blank_title(alice, title):
 
 
 def test_it_refuses_a_missing_title(alice):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"description": "no title"}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("title", "This field is required."),
@@ -94,7 +92,7 @@ def test_it_refuses_a_blank_title_on_patch_and_keeps_the_old_one(alice, task):
 
 @pytest.mark.parametrize("title", [42, 4.2, True, ["Buy milk"], {"text": "Buy milk"}])
 def test_it_refuses_a_title_that_is_not_a_json_string(alice, title):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"title": title}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("title", "Not a valid string."),
@@ -102,7 +100,7 @@ def test_it_refuses_a_title_that_is_not_a_json_string(alice, title):
 
 
 def test_it_refuses_a_null_title(alice):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"title": None}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("title", "This field may not be null."),
@@ -120,7 +118,7 @@ def test_it_accepts_a_description_of_1000_characters(alice):
 
 
 def test_it_refuses_a_description_of_1001_characters(alice):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"title": "t", "description": "d" * 1001}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("description", "Ensure this field has no more than 1000 characters."),
@@ -129,7 +127,7 @@ def test_it_refuses_a_description_of_1001_characters(alice):
 
 @pytest.mark.parametrize("description", [7, False, ["d"], {"d": 1}])
 def test_it_refuses_a_description_that_is_not_a_json_string(alice, description):
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, {"title": "t", "description": description}, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid("description", "Not a valid string."),
@@ -140,7 +138,7 @@ def test_it_refuses_a_description_that_is_not_a_json_string(alice, description):
 def test_it_refuses_a_nul_character_and_stores_nothing(alice, field):
     body = {"title": "t", field: "before\x00after"}
 
-    assert_refused(
+    assert_nothing_saved(
         alice.post(TASKS, body, format="json"),
         HTTPStatus.BAD_REQUEST,
         invalid(field, "Null characters are not allowed."),
@@ -163,7 +161,7 @@ def test_it_refuses_a_nul_character_on_patch(alice, task):
 def test_it_refuses_a_completed_that_is_not_a_json_boolean(alice, completed):
     response = alice.post(TASKS, {"title": "t", "completed": completed}, format="json")
 
-    assert_refused(response, HTTPStatus.BAD_REQUEST)
+    assert_nothing_saved(response, HTTPStatus.BAD_REQUEST)
     assert list(response.json()["fields"]) == ["completed"]
     assert response.json()["fields"]["completed"][0] == "Must be a valid boolean."
 
@@ -194,13 +192,13 @@ def test_a_patch_with_an_empty_body_changes_nothing(alice, task, body):
 def test_it_refuses_malformed_json(alice, body):
     response = post_raw(alice, body)
 
-    assert_refused(response, HTTPStatus.BAD_REQUEST)
+    assert_nothing_saved(response, HTTPStatus.BAD_REQUEST)
     assert response.json()["code"] == "parse_error"
     assert response.json()["message"].startswith("JSON parse error")
 
 
 def test_it_refuses_a_top_level_json_array(alice):
-    assert_refused(
+    assert_nothing_saved(
         post_raw(alice, b'[{"title": "t"}]'),
         HTTPStatus.BAD_REQUEST,
         invalid("non_field_errors", "Invalid data. Expected a dictionary, but got list."),
@@ -214,7 +212,7 @@ def test_it_refuses_deeply_nested_json_without_crashing(alice, opening):
 
     response = post_raw(alice, body)
 
-    assert_refused(response, HTTPStatus.BAD_REQUEST)
+    assert_nothing_saved(response, HTTPStatus.BAD_REQUEST)
     assert response.json()["code"] == "parse_error"
 
 
@@ -222,7 +220,7 @@ def test_it_refuses_deeply_nested_json_without_crashing(alice, opening):
 def test_it_refuses_nan_and_infinity(alice, constant):
     response = post_raw(alice, b'{"title": "t", "completed": ' + constant + b"}")
 
-    assert_refused(response, HTTPStatus.BAD_REQUEST)
+    assert_nothing_saved(response, HTTPStatus.BAD_REQUEST)
     assert response.json()["code"] == "parse_error"
 
 
@@ -240,7 +238,7 @@ def test_it_refuses_nan_and_infinity(alice, constant):
 )
 def test_it_refuses_a_body_that_is_not_json_with_415(alice, content_type, body):
     media_type = content_type.partition(";")[0]
-    assert_refused(
+    assert_nothing_saved(
         post_raw(alice, body, content_type),
         HTTPStatus.UNSUPPORTED_MEDIA_TYPE,
         {
@@ -285,7 +283,7 @@ def test_it_refuses_a_body_over_the_size_limit_with_413(alice, task, method):
 def test_it_refuses_a_content_length_that_is_not_a_number(alice, declared):
     response = post_raw(alice, b'{"title": "t"}', CONTENT_LENGTH=declared)
 
-    assert_refused(
+    assert_nothing_saved(
         response,
         HTTPStatus.BAD_REQUEST,
         {
