@@ -25,10 +25,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(REPO))  # tests.support, which the bench modules use
 
 from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.path line that makes it importable)
-from run import Database  # noqa: E402 (after the sys.path line that makes it importable)
+from harness import Database  # noqa: E402 (as above)
 
 
 def main():
@@ -42,7 +42,7 @@ def main():
     p.add_argument("--api-dir", default=str(REPO))
     a = p.parse_args()
 
-    auth = FakeBetterAuth().start()
+    auth = FakeBetterAuth()
     db = Database(a.pg_url)
     db.create()
     try:
