@@ -7,6 +7,7 @@ names the deployment tests import from it.
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -38,6 +39,12 @@ class Gunicorn(ServerProcess):
         except RuntimeError:
             self.stop()
             raise
+
+    @classmethod
+    def as_in_the_image(cls, *, env, port, log_dir):
+        """The image's CMD, `gunicorn -c gunicorn.conf.py todo_api.wsgi`, run from the repository."""
+        argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"]
+        return cls(argv, cwd=REPO, env=env, port=port, log_dir=log_dir)
 
     def get(self, path, **headers):
         return request(self.port, "GET", path, headers=headers)

@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import SECRET, client_with, ec_key, ed25519_key, rsa_key, sign
-from tests.support.assertions import assert_refused
+from tests.support.assertions import assert_asks_for_a_token, assert_refused
 
 ME = "/api/v1/me"
 
@@ -32,14 +32,7 @@ def hs256_token(better_auth, claims_for):
 
 class TestMissingCredentials:
     def test_it_answers_401_with_a_bearer_challenge_without_a_header(self, anonymous, better_auth):
-        response = anonymous.get(ME)
-        assert response.status_code == HTTPStatus.UNAUTHORIZED
-        assert response["WWW-Authenticate"] == "Bearer"
-        assert response.json() == {
-            "status": 401,
-            "code": "not_authenticated",
-            "message": "Authentication credentials were not provided.",
-        }
+        assert_asks_for_a_token(anonymous.get(ME))
 
     def test_it_treats_another_scheme_as_missing_credentials(self, db, better_auth):
         response = get_me(None, header="Basic YWxpY2U6c2VjcmV0")

@@ -10,26 +10,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from tasks.models import Task
-
-both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+from tests.support.api import TITLE_REQUIRED, as_json, both_slash_forms
+from tests.support.assertions import assert_asks_for_a_token
 
 FORBIDDEN = {"status": 403, "code": "permission_denied", "message": "The user id in the path is not yours."}
-
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def as_json(task):
-    task.refresh_from_db()
-    return {
-        "id": task.pk,
-        "title": task.title,
-        "description": task.description,
-        "completed": task.completed,
-        "created_at": iso(task.created_at),
-        "updated_at": iso(task.updated_at),
-    }
 
 
 def tasks_of(client):
@@ -115,12 +99,7 @@ def test_put_requires_a_title(alice, slash):
     response = alice.put(f"{tasks_of(alice)}/{task.pk}{slash}", {"completed": True}, format="json")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == {
-        "status": 400,
-        "code": "invalid",
-        "message": "The request has invalid fields.",
-        "fields": {"title": ["This field is required."]},
-    }
+    assert response.json() == TITLE_REQUIRED
 
 
 @both_slash_forms
@@ -204,13 +183,7 @@ def test_a_path_user_id_that_is_not_the_callers_is_403(alice, method, suffix, us
 def test_the_routes_need_a_token(anonymous, alice_sub, suffix):
     response = anonymous.generic("PATCH" if suffix else "GET", f"/api/{alice_sub}/tasks{suffix}")
 
-    assert response.status_code == HTTPStatus.UNAUTHORIZED
-    assert response["WWW-Authenticate"] == "Bearer"
-    assert response.json() == {
-        "status": 401,
-        "code": "not_authenticated",
-        "message": "Authentication credentials were not provided.",
-    }
+    assert_asks_for_a_token(response)
 
 
 def toggle_concurrently(url, token, threads, toggles_each):

@@ -54,13 +54,7 @@ def api(request, cluster, tmp_path):
     )
     if request.param == "connection pool":
         env.update(DATABASE_POOL="1", DATABASE_POOL_MAX_SIZE="4", DATABASE_POOL_TIMEOUT="2")
-    server = Gunicorn(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"],
-        cwd=REPO,
-        env=env,
-        port=port,
-        log_dir=tmp_path,
-    )
+    server = Gunicorn.as_in_the_image(env=env, port=port, log_dir=tmp_path)
     yield server
     server.stop()
 

@@ -1,10 +1,8 @@
 """DATABASE_URL and the pool settings: Neon's sslmode, persistent connections or psycopg's pool."""
 
 import json
-import subprocess
-import sys
 
-from tests.processes import REPO, clean_env
+from tests.support.environment import run_in_django
 
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "api.example.com"}
 NEON_POOLED = "postgres://alice:pw@ep-cool-dawn-123456-pooler.eu-central-1.aws.neon.tech/todo?sslmode=require"
@@ -13,18 +11,10 @@ NEON_POOLED = "postgres://alice:pw@ep-cool-dawn-123456-pooler.eu-central-1.aws.n
 def database(**variables):
     """settings.DATABASES["default"] in a fresh process with these variables, or its error output."""
     code = (
-        "import django, json; django.setup(); from django.conf import settings; "
+        "import json; from django.conf import settings; "
         "print(json.dumps(settings.DATABASES['default'], default=str))"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=clean_env(
-            DJANGO_SETTINGS_MODULE="todo_api.settings", PYTHONPATH=str(REPO), **PRODUCTION, **variables
-        ),
-    )
+    result = run_in_django(code, **PRODUCTION, **variables)
     return json.loads(result.stdout) if result.returncode == 0 else result.stderr
 
 

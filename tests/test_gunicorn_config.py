@@ -82,13 +82,7 @@ def server(tmp_path):
         GUNICORN_ACCESS_LOG="-",
         DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
     )
-    server = Gunicorn(
-        [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"],
-        cwd=REPO,
-        env=env,
-        port=port,
-        log_dir=tmp_path,
-    )
+    server = Gunicorn.as_in_the_image(env=env, port=port, log_dir=tmp_path)
     yield server
     server.stop()
 

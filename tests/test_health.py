@@ -2,14 +2,12 @@
 
 from http import HTTPStatus
 
-import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from tasks.models import Task
-
-both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+from tests.support.api import both_slash_forms
 
 
 @both_slash_forms

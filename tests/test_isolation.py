@@ -6,6 +6,7 @@ from http import HTTPStatus
 import pytest
 
 from tasks.models import Task, TaskQuerySet
+from tests.support.api import iso
 
 NOT_FOUND = {"status": 404, "code": "not_found", "message": "Not found."}
 FORBIDDEN = {"status": 403, "code": "permission_denied", "message": "The user id in the path is not yours."}
@@ -18,10 +19,6 @@ WRITES = {
     "PATCH": {"title": "Taken over", "completed": True},
     "DELETE": None,
 }
-
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z")
 
 
 def snapshot(task):

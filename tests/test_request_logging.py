@@ -3,17 +3,14 @@
 import io
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
 from http import HTTPStatus
 
 import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from tests.processes import REPO, clean_env
+from tests.support.environment import run_in_django
 from todo_api.logging import JsonFormatter, RequestIdFilter
 
 PRODUCTION = {"DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "localhost"}
@@ -146,21 +143,10 @@ def test_lines_outside_a_request_have_no_request_id(log_lines):
 def log_from_django(debug):
     """What a line logged through settings.LOGGING looks like on stderr, DEBUG on or off."""
     code = (
-        "import django, logging; django.setup(); from todo_api.logging import request_id_var; "
+        "import logging; from todo_api.logging import request_id_var; "
         "request_id_var.set('rid-1'); logging.getLogger('todo_api').warning('hello %s', 'world')"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        env=clean_env(
-            DJANGO_SETTINGS_MODULE="todo_api.settings",
-            DJANGO_DEBUG=debug,
-            **PRODUCTION,
-            PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-        ),
-    )
+    result = run_in_django(code, DJANGO_DEBUG=debug, **PRODUCTION)
     assert result.returncode == 0, result.stderr
     return result.stderr.strip()
 

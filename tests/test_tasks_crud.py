@@ -3,30 +3,10 @@
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
-import pytest
-
 from tasks.models import Task
-
-both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+from tests.support.api import TITLE_REQUIRED, as_json, both_slash_forms
 
 NOT_FOUND = {"status": 404, "code": "not_found", "message": "Not found."}
-
-
-def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def as_json(task):
-    """The task as the API must show it, read back from the database."""
-    task.refresh_from_db()
-    return {
-        "id": task.pk,
-        "title": task.title,
-        "description": task.description,
-        "completed": task.completed,
-        "created_at": iso(task.created_at),
-        "updated_at": iso(task.updated_at),
-    }
 
 
 def create(client, **fields):
@@ -107,12 +87,7 @@ def test_put_requires_a_title(alice, slash):
     )
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == {
-        "status": 400,
-        "code": "invalid",
-        "message": "The request has invalid fields.",
-        "fields": {"title": ["This field is required."]},
-    }
+    assert response.json() == TITLE_REQUIRED
     assert as_json(task) == before
 
 

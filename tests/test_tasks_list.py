@@ -7,8 +7,7 @@ import pytest
 
 from authbridge.models import User
 from tasks.models import Task
-
-both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+from tests.support.api import both_slash_forms
 
 START = datetime(2020, 1, 1, tzinfo=UTC)
 

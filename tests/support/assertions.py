@@ -22,3 +22,17 @@ def assert_refused(response, status=HTTPStatus.UNAUTHORIZED, body=None, message_
         assert payload["code"] == "invalid_token"
     if body is not None:
         assert payload == body
+
+
+NOT_AUTHENTICATED = {
+    "status": 401,
+    "code": "not_authenticated",
+    "message": "Authentication credentials were not provided.",
+}
+
+
+def assert_asks_for_a_token(response):
+    """401 with a bare Bearer challenge: the request came without credentials."""
+    assert response.status_code == HTTPStatus.UNAUTHORIZED
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert response.json() == NOT_AUTHENTICATED

@@ -1,0 +1,30 @@
+"""What the API's answers look like, for tests that compare whole bodies."""
+
+import pytest
+
+both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", "slash"])
+
+
+def iso(moment):
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def as_json(task):
+    """The task as the API must show it, read back from the database."""
+    task.refresh_from_db()
+    return {
+        "id": task.pk,
+        "title": task.title,
+        "description": task.description,
+        "completed": task.completed,
+        "created_at": iso(task.created_at),
+        "updated_at": iso(task.updated_at),
+    }
+
+
+TITLE_REQUIRED = {
+    "status": 400,
+    "code": "invalid",
+    "message": "The request has invalid fields.",
+    "fields": {"title": ["This field is required."]},
+}
