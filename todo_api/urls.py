@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from tasks.urls import user_router, v1_urls
+from todo_api.errors import page_not_found
 from todo_api.health import healthz, readyz
 
 urlpatterns = [
@@ -15,6 +16,8 @@ urlpatterns = [
     # Before the compatibility routes, whose {user_id} would otherwise match "v1".
     path("api/v1/", include(v1_urls)),
     path("api/", include(user_router.urls)),
+    # With DEBUG on, Django answers unknown paths with its HTML debug page, not handler404.
+    re_path(r"^api/", page_not_found, name="api-not-found"),
 ]
 
 handler400 = "todo_api.errors.bad_request"
