@@ -74,7 +74,7 @@ ERRORS = [
         "body",
         400,
         "parse_error",
-        message="JSON parse error - Expecting value: line 1 column 1 (char 0)",
+        message="JSON parse error - Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
         description="The body is not valid JSON.",
     ),
     ErrorCase(
@@ -108,7 +108,7 @@ ERRORS = [
         "token",
         401,
         "invalid_token",
-        message="Invalid token: the token was refused: Signature has expired.",
+        message="Invalid token: the token has expired.",
         description='The token is invalid or expired (`WWW-Authenticate: Bearer error="invalid_token"`).',
     ),
     ErrorCase(
