@@ -121,6 +121,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The favicon and the logo the API reference pages show.
+STATICFILES_DIRS = [BASE_DIR / "todo_api" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # With DEBUG off, static files have content-hashed, pre-compressed names from collectstatic's
@@ -204,7 +206,8 @@ SPECTACULAR_SETTINGS = {
         {
             "name": "Compatibility (Next.js todo spec)",
             "description": "The routes of the common Next.js + Better Auth todo spec, "
-            "`/api/{user_id}/tasks`: the same tasks, the list as a plain array; `user_id` must be the caller's own id.",
+            "`/api/{user_id}/tasks`: "
+            "the same tasks, the list as a plain array; `user_id` must be the caller's own id.",
         },
         {"name": "Health", "description": "Probes for the platform; no token needed."},
     ],
