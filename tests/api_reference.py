@@ -38,8 +38,8 @@ def install_client_tools():
 
 
 def run_node_tool(*args, timeout=300, **env):
-    """A tool from clients/typescript/node_modules/.bin; (returncode, stdout + stderr)."""
-    result = subprocess.run(
+    """Runs a tool from clients/typescript/node_modules/.bin; its CompletedProcess, output as text."""
+    return subprocess.run(
         [str(CLIENT_DIR / "node_modules" / ".bin" / args[0]), *args[1:]],
         cwd=CLIENT_DIR,
         capture_output=True,
@@ -53,7 +53,6 @@ def run_node_tool(*args, timeout=300, **env):
             **env,
         },
     )
-    return result.returncode, result.stdout + result.stderr
 
 
 @contextmanager
