@@ -2,6 +2,7 @@
 gunicorn as in production (DEBUG off, collected static files)."""
 
 import json
+import os
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -38,16 +39,17 @@ def install_client_tools():
 
 
 def run_node_tool(*args, timeout=300, **env):
-    """Runs a tool from clients/typescript/node_modules/.bin; its CompletedProcess, output as text."""
+    """Runs node or a tool from clients/typescript/node_modules/.bin; its CompletedProcess, output as text."""
+    tool = args[0] if args[0] == "node" else str(CLIENT_DIR / "node_modules" / ".bin" / args[0])
     return subprocess.run(
-        [str(CLIENT_DIR / "node_modules" / ".bin" / args[0]), *args[1:]],
+        [tool, *args[1:]],
         cwd=CLIENT_DIR,
         capture_output=True,
         text=True,
         timeout=timeout,
         # Offline and quiet: no usage reports, no update checks.
         env={
-            "PATH": "/usr/bin:/bin",
+            "PATH": os.environ["PATH"],
             "REDOCLY_TELEMETRY": "off",
             "REDOCLY_SUPPRESS_UPDATE_NOTICE": "true",
             **env,

@@ -297,3 +297,19 @@ def test_the_docs_pages_use_locally_served_assets(path):
     assert not re.search(r"https?://(?!testserver)", html), re.findall(r"https?://[^\s\"']+", html)
     for asset in sidecar:
         assert finders.find(asset.removeprefix("/static/")), asset
+
+
+def test_a_task_in_a_response_has_every_field(schema):
+    task = schema["components"]["schemas"]["Task"]
+
+    assert set(task["required"]) == set(task["properties"])
+
+
+def test_array_query_parameters_are_declared_as_generated_clients_send_them(schema):
+    """openapi-fetch and axios repeat the name (priority=high&priority=medium): form style, exploded."""
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and parameter["schema"].get("type") == "array":
+                    assert parameter.get("style", "form") == "form", (method, path, parameter["name"])
+                    assert parameter.get("explode", True) is True, (method, path, parameter["name"])

@@ -234,9 +234,12 @@ class ErrorDocumentingAutoSchema(AutoSchema):
 
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
-        # What JSON Schema cannot say without unreadable patterns, said in words.
-        if direction != "request":
+        if direction == "response":
+            # A model serializer's answer carries every field, so typed clients need no `?` on any.
+            if isinstance(serializer, serializers.ModelSerializer):
+                schema["required"] = list(schema["properties"])
             return schema
+        # What JSON Schema cannot say without unreadable patterns, said in words.
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
                 continue
