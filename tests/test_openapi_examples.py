@@ -4,6 +4,7 @@ import time
 from http import HTTPStatus
 
 import pytest
+from rest_framework.test import APIClient
 
 from authbridge.models import User
 from tests.conftest import client_with
@@ -88,10 +89,12 @@ def test_the_body_of_an_unknown_api_path_is_json_with_debug_on(settings, alice):
 @pytest.mark.parametrize(
     "path", ["/api/", "/api/v1/tasks/1/nope", "/api/v1/tasks/abc", "/api/alice/tasks/1/delete"]
 )
-def test_unknown_api_paths_answer_json_404_with_debug_on(settings, anonymous, path):
+@pytest.mark.parametrize("method", ["get", "put", "delete"])
+def test_unknown_api_paths_answer_json_404_with_debug_on(settings, path, method):
     settings.DEBUG = True
+    browser_like = APIClient(enforce_csrf_checks=True)
 
-    response = anonymous.get(path)
+    response = getattr(browser_like, method)(path)
 
     assert response.status_code == HTTPStatus.NOT_FOUND
     assert response["Content-Type"] == "application/json"

@@ -37,7 +37,18 @@ def load_schema(*phases):
     loaded.config.generation.update(with_security_parameters=False, allow_extra_parameters=False)
     if phases:
         loaded.config.phases.update(phases=list(phases))
+    loaded.hook(filter_body)
     return loaded
+
+
+def filter_body(ctx, body):
+    """Rules the schema states in words (a regex pattern would show in Swagger UI): text has no NUL
+    character, and a title is not blank once trimmed."""
+    if not isinstance(body, dict):
+        return True
+    texts = [value for value in body.values() if isinstance(value, str)]
+    title = body.get("title")
+    return not any("\x00" in text for text in texts) and not (isinstance(title, str) and not title.strip())
 
 
 # The owner gets every phase, boundary values included; refusals need fewer, random, examples.
