@@ -313,3 +313,13 @@ def test_array_query_parameters_are_declared_as_generated_clients_send_them(sche
                 if parameter["in"] == "query" and parameter["schema"].get("type") == "array":
                     assert parameter.get("style", "form") == "form", (method, path, parameter["name"])
                     assert parameter.get("explode", True) is True, (method, path, parameter["name"])
+
+
+def test_the_headers_that_come_with_a_status_are_documented(schema):
+    create = operations(schema)["/api/v1/tasks"]["post"]["responses"]
+    readiness = operations(schema)["/readyz"]["get"]["responses"]
+
+    assert set(create["201"]["headers"]) == {"Location"}
+    assert set(create["401"]["headers"]) == {"WWW-Authenticate"}
+    assert set(create["503"]["headers"]) == {"Retry-After"}
+    assert set(readiness["503"]["headers"]) == {"Retry-After"}

@@ -35,6 +35,28 @@ REQUEST_EXAMPLES = {
     "PatchedTaskRequest": {"completed": True},
 }
 
+# Headers that come with a status whenever an operation documents it.
+RESPONSE_HEADERS = {
+    201: {
+        "Location": {
+            "description": "The new task's URL.",
+            "schema": {"type": "string", "example": "http://127.0.0.1:8000/api/v1/tasks/42"},
+        }
+    },
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The scheme to use: `Bearer`, or `Bearer error="invalid_token"`.',
+            "schema": {"type": "string", "example": 'Bearer error="invalid_token"'},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "example": 5},
+        }
+    },
+}
+
 PAGE_EXAMPLE = {
     "count": 45,
     "next": "http://127.0.0.1:8000/api/v1/tasks?limit=20&offset=40",
@@ -281,6 +303,9 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             if "content" in response:
                 response["content"]["application/json"].setdefault("examples", _examples(same_status))
             responses[str(status)] = response
+        for status, headers in RESPONSE_HEADERS.items():
+            if str(status) in responses:
+                responses[str(status)].setdefault("headers", {}).update(headers)
         operation["responses"] = dict(sorted(responses.items()))
 
     def _error_response(self, status):
