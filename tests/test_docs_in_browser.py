@@ -7,6 +7,7 @@ import pytest
 from playwright.sync_api import sync_playwright
 
 from tests.api_reference import served_api
+from tests.live_server import hs256_token
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -76,6 +77,25 @@ def test_swagger_ui_renders_every_operation_offline(browser, server):
     assert page.locator(".opblock-tag").first.inner_text().startswith("Tasks")
     assert "List your tasks" in page.content()
     assert_favicon_served(page, server)
+    assert_offline_and_clean(log, server)
+    page.close()
+
+
+def test_swagger_ui_creates_a_task_from_the_example_sent_unedited(browser, server):
+    page, log = load(browser, server, "/api/docs/", ".opblock-summary")
+    page.click("button.authorize")
+    page.fill(".modal-ux input", hs256_token("swagger-user"))
+    page.click(".modal-ux .auth-btn-wrapper button.authorize")
+    page.click(".modal-ux button.btn-done")
+    operation = page.locator("#operations-Tasks-createTask")
+    operation.locator(".opblock-summary").click()
+    operation.locator("button.try-out__btn").click()
+    operation.locator("button.execute").click()
+
+    status = operation.locator(".live-responses-table tbody .response-col_status").first
+    status.wait_for(timeout=30_000)
+    assert status.inner_text().strip() == "201"
+    assert '"title": "Buy oat milk"' in operation.locator(".live-responses-table").inner_text()
     assert_offline_and_clean(log, server)
     page.close()
 
