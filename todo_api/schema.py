@@ -1,6 +1,7 @@
 """OpenAPI generation: tags, canonical paths, typed path ids, request examples that work as sent, and
 the errors each operation can give, each with a real example."""
 
+from http import HTTPStatus
 from typing import NamedTuple
 
 from django.core.validators import ProhibitNullCharactersValidator
@@ -96,7 +97,8 @@ ERRORS = [
         "body",
         400,
         "parse_error",
-        message="JSON parse error - Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        message="JSON parse error - Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
         description="The body is not valid JSON.",
     ),
     ErrorCase(
@@ -272,7 +274,8 @@ class ErrorDocumentingAutoSchema(AutoSchema):
                 rules.append("NUL characters are refused")
             property_schema = schema["properties"].get(name)
             if rules and property_schema is not None:
-                sentence = "; ".join(rules).capitalize() + "."
+                sentence = "; ".join(rules) + "."
+                sentence = sentence[0].upper() + sentence[1:]
                 property_schema["description"] = " ".join(
                     filter(None, [property_schema.get("description"), sentence])
                 )
@@ -303,6 +306,9 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             if "content" in response:
                 response["content"]["application/json"].setdefault("examples", _examples(same_status))
             responses[str(status)] = response
+        for status, response in responses.items():
+            if not response.get("description"):
+                response["description"] = HTTPStatus(int(status)).phrase
         for status, headers in RESPONSE_HEADERS.items():
             if str(status) in responses:
                 responses[str(status)].setdefault("headers", {}).update(headers)
