@@ -1,7 +1,9 @@
 """Swagger UI and ReDoc load in a real browser, offline: no request to another host, none failing,
 no console error. Headless Chromium from the Debian package (./dev test installs it), driven by Playwright."""
 
+import json
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -54,6 +56,12 @@ class PageLog:
             self.failed.append((response.url, response.status))
 
 
+def operation_count(server):
+    with urlopen(f"http://127.0.0.1:{server.port}/api/schema/?format=json", timeout=30) as response:
+        schema = json.load(response)
+    return sum(len(operations) for operations in schema["paths"].values())
+
+
 def load(browser, server, path, ready_selector):
     page = browser.new_page()
     log = PageLog(page)
@@ -73,7 +81,7 @@ def assert_offline_and_clean(log, server):
 def test_swagger_ui_renders_every_operation_offline(browser, server):
     page, log = load(browser, server, "/api/docs/", ".opblock-summary")
 
-    assert page.locator(".opblock-summary").count() == 16
+    assert page.locator(".opblock-summary").count() == operation_count(server)
     assert page.locator(".opblock-tag").first.inner_text().startswith("Tasks")
     assert "List your tasks" in page.content()
     assert_favicon_served(page, server)
@@ -103,7 +111,7 @@ def test_swagger_ui_creates_a_task_from_the_example_sent_unedited(browser, serve
 def test_redoc_renders_every_operation_offline(browser, server):
     page, log = load(browser, server, "/api/redoc/", "[data-section-id^='operation/']")
 
-    assert page.locator("[data-section-id^='operation/']").count() == 16
+    assert page.locator("[data-section-id^='operation/']").count() == operation_count(server)
     assert "Compatibility (Next.js todo spec)" in page.content()
     assert page.locator("img[alt='redocly logo']").evaluate(
         "image => image.complete && image.naturalWidth > 0"
