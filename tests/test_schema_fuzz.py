@@ -116,11 +116,13 @@ def aim_at_alice(case, alice_sub):
 
 def lenient_checks(case):
     """Checks that do not apply: `limit` and `offset` fall back to their defaults rather than
-    refuse a value that is not a natural number (tests/test_tasks_list.py), so such a case
-    is not expected to be rejected."""
+    refuse a value that is not a natural number (tests/test_tasks_list.py), and a title's length
+    counts after trimming (as its description says), so such cases are not expected to be rejected."""
     query = case.query or {}
     paging = [str(query[name]) for name in ("limit", "offset") if name in query]
-    if any(not value.isdigit() or not value.isascii() for value in paging):
+    title = case.body.get("title") if isinstance(case.body, dict) else None
+    trimmed = isinstance(title, str) and title != title.strip()
+    if trimmed or any(not value.isdigit() or not value.isascii() for value in paging):
         return [negative_data_rejection]
     return []
 
