@@ -243,6 +243,8 @@ def _examples(cases):
 
 
 class ErrorDocumentingAutoSchema(AutoSchema):
+    """drf-spectacular's schema, completed from the tables above."""
+
     def get_tags(self):
         for prefix, tag in PATH_TAGS:
             if self.path.startswith(prefix):
@@ -300,8 +302,9 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         cases = [case for case in ERRORS if case.when in _conditions(operation)]
         for status in {case.status for case in cases}:
             same_status = [case for case in cases if case.status == status]
-            response = responses.get(str(status)) or self._error_response(status)
-            if not response.get("description"):
+            declared = responses.get(str(status))
+            response = declared or self._error_response(status)
+            if not declared or not declared.get("description"):
                 response["description"] = " ".join(case.description for case in same_status)
             if "content" in response:
                 response["content"]["application/json"].setdefault("examples", _examples(same_status))
