@@ -1,6 +1,6 @@
 """The signed-in user's own endpoint, beside the user model."""
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -8,6 +8,14 @@ from rest_framework.views import APIView
 from authbridge.serializers import MeSerializer
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="getMe",
+        summary="Who am I",
+        description="The caller as their token describes them. `id` is the user id the compatibility "
+        "routes take in their path.",
+    )
+)
 class MeView(APIView):
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:

@@ -2,7 +2,7 @@
 
 from django.db.models import Count, Window
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.pagination import LimitOffsetPagination
@@ -36,6 +36,35 @@ class TaskPagination(LimitOffsetPagination):
         return rows
 
 
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="listTasks",
+        summary="List your tasks",
+        description="A page of the caller's tasks, newest first unless `ordering` says otherwise. "
+        "`next` and `previous` link the neighbouring pages.",
+    ),
+    create=extend_schema(
+        operation_id="createTask",
+        summary="Create a task",
+        description="Creates a task owned by the caller; `Location` gives its URL.",
+    ),
+    retrieve=extend_schema(
+        operation_id="getTask", summary="Get a task", description="One of the caller's tasks."
+    ),
+    update=extend_schema(
+        operation_id="replaceTask",
+        summary="Replace a task",
+        description="Sets every writable field: a field left out gets its default.",
+    ),
+    partial_update=extend_schema(
+        operation_id="updateTask",
+        summary="Update some fields of a task",
+        description="Changes only the fields sent.",
+    ),
+    destroy=extend_schema(
+        operation_id="deleteTask", summary="Delete a task", description="Deletes the task for good."
+    ),
+)
 class TaskViewSet(viewsets.ModelViewSet):
     """Your tasks. Another user's task answers 404, exactly like a missing one."""
 
@@ -70,6 +99,40 @@ class TaskViewSet(viewsets.ModelViewSet):
         return response
 
 
+@extend_schema_view(
+    list=extend_schema(
+        operation_id="compatListTasks",
+        summary="List your tasks (plain array)",
+        description="All of the caller's tasks as a plain array, newest first unless `ordering` says so.",
+    ),
+    create=extend_schema(
+        operation_id="compatCreateTask",
+        summary="Create a task",
+        description="As `POST /api/v1/tasks`, under the caller's user id.",
+    ),
+    retrieve=extend_schema(
+        operation_id="compatGetTask", summary="Get a task", description="As `GET /api/v1/tasks/{id}`."
+    ),
+    update=extend_schema(
+        operation_id="compatReplaceTask", summary="Replace a task", description="As `PUT /api/v1/tasks/{id}`."
+    ),
+    partial_update=extend_schema(
+        operation_id="compatUpdateTask",
+        summary="Update some fields of a task",
+        description="As `PATCH /api/v1/tasks/{id}`.",
+    ),
+    destroy=extend_schema(
+        operation_id="compatDeleteTask",
+        summary="Delete a task",
+        description="As `DELETE /api/v1/tasks/{id}`.",
+    ),
+    complete=extend_schema(
+        operation_id="compatToggleTaskCompleted",
+        summary="Toggle a task's completed flag",
+        description="Flips `completed` in one atomic step (two toggles at once leave it as it was) and "
+        "returns the task. Takes no body.",
+    ),
+)
 class UserTaskViewSet(TaskViewSet):
     """The Next.js + Better Auth todo spec's routes: `user_id` must be the caller's own id."""
 

@@ -96,24 +96,172 @@ def test_the_probes_need_no_token(schema, path):
         assert all(requirement == {} for requirement in operation.get("security", [{}]))
 
 
+def expected_errors(method, path):
+    """The error statuses an operation can answer: what it reads decides."""
+    statuses = {"401", "403", "503"}
+    if method == "get" and path.endswith("/tasks"):
+        statuses.add("400")  # its query parameters
+    if method in ("post", "put", "patch") and not path.endswith("/complete"):
+        statuses |= {"400", "411", "413", "415"}
+    if "{id}" in path:
+        statuses.add("404")
+    return statuses
+
+
 @pytest.mark.parametrize("path", TASK_ENDPOINTS)
-def test_every_task_operation_documents_its_errors_with_the_error_shape(schema, path):
+def test_every_task_operation_documents_exactly_the_errors_it_can_give(schema, path):
     error_schema = schema["components"]["schemas"]["Error"]
     assert set(error_schema["required"]) == {"status", "code", "message"}
     assert set(error_schema["properties"]) == {"status", "code", "message", "fields"}
 
     for method, operation in operations(schema)[path].items():
-        expected = {"400", "401"}
-        if "{id}" in path:
-            expected.add("404")
-        if "{user_id}" in path:
-            expected.add("403")
-        if method in ("post", "put", "patch") and not path.endswith("complete"):
-            expected |= {"413", "415"}
-        assert expected <= set(operation["responses"]), (method, path)
-        for status in expected:
+        errors = {status for status in operation["responses"] if status >= "400"}
+        assert errors == expected_errors(method, path), (method, path)
+        for status in errors:
             content = operation["responses"][status]["content"]["application/json"]
             assert content["schema"] == {"$ref": "#/components/schemas/Error"}, (method, path, status)
+
+
+def test_every_error_example_has_its_own_status_and_a_code(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for status, response in operation["responses"].items():
+                if status < "400":
+                    continue
+                examples = response["content"]["application/json"]["examples"]
+                assert examples, (method, path, status)
+                for example in examples.values():
+                    body = example["value"]
+                    assert body["status"] == int(status), (method, path, status)
+                    assert re.fullmatch(r"[a-z_]+", body["code"]), (method, path, status)
+                    assert body["message"], (method, path, status)
+
+
+def error_codes(operation, status):
+    return {
+        example["value"]["code"]
+        for example in operation["responses"][status]["content"]["application/json"]["examples"].values()
+    }
+
+
+def error_messages(operation, status):
+    return {
+        example["value"]["message"]
+        for example in operation["responses"][status]["content"]["application/json"]["examples"].values()
+    }
+
+
+def test_only_the_compatibility_routes_document_a_foreign_user_id(schema):
+    for path, item in operations(schema).items():
+        for method, operation in item.items():
+            if "403" in operation["responses"]:
+                refuses_path_user = "The user id in the path is not yours." in error_messages(
+                    operation, "403"
+                )
+                assert refuses_path_user == ("{user_id}" in path), (method, path)
+
+
+def test_me_documents_no_body_errors(schema):
+    operation = operations(schema)["/api/v1/me"]["get"]
+
+    assert not {"400", "411", "413", "415"} & set(operation["responses"])
+
+
+def test_the_body_errors_show_malformed_json_and_invalid_fields(schema):
+    operation = operations(schema)["/api/v1/tasks"]["post"]
+
+    assert error_codes(operation, "400") == {"parse_error", "invalid"}
+    assert error_codes(operation, "401") == {"not_authenticated", "invalid_token"}
+    assert error_codes(operation, "503") == {"database_unavailable", "keys_unavailable"}
+
+
+def test_every_operation_has_its_own_summary_description_and_readable_id(schema):
+    summaries, operation_ids = [], []
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            assert operation.get("description"), (method, path)
+            assert re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", operation["operationId"]), (method, path)
+            summaries.append((operation["tags"][0], operation["summary"]))
+            operation_ids.append(operation["operationId"])
+
+    assert len(set(summaries)) == len(summaries)
+    assert len(set(operation_ids)) == len(operation_ids)
+
+
+def test_the_compatibility_operations_are_told_apart_by_their_ids(schema):
+    for path, item in schema["paths"].items():
+        for operation in item.values():
+            assert operation["operationId"].startswith("compat") == path.startswith("/api/{user_id}/")
+
+
+def test_tags_come_in_a_frontend_developers_order_with_descriptions(schema):
+    tags = [tag["name"] for tag in schema["tags"]]
+    used = [operation["tags"] for item in schema["paths"].values() for operation in item.values()]
+
+    assert tags[0] == "Tasks"
+    assert tags[-2:] == ["Compatibility (Next.js todo spec)", "Health"]
+    assert all(tag["description"] for tag in schema["tags"])
+    assert all(len(operation_tags) == 1 and operation_tags[0] in tags for operation_tags in used)
+    first_path = next(iter(schema["paths"]))
+    assert first_path.startswith("/api/v1/")
+
+
+def test_paths_are_canonical_without_a_trailing_slash(schema):
+    assert all(not path.endswith("/") for path in schema["paths"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/tasks/{id}", "/api/{user_id}/tasks/{id}/complete"])
+def test_path_ids_are_described_integers(schema, path):
+    for operation in operations(schema)[path].values():
+        parameters = {
+            parameter["name"]: parameter for parameter in operation["parameters"] if parameter["in"] == "path"
+        }
+        assert parameters["id"]["schema"]["type"] == "integer"
+        assert parameters["id"]["description"]
+        if "user_id" in parameters:
+            assert parameters["user_id"]["schema"] == {"type": "string"}
+            assert "sub" in parameters["user_id"]["description"]
+
+
+def test_no_regular_expression_leaks_into_the_schema(schema):
+    text = json.dumps(schema)
+
+    assert '"pattern"' not in text
+    assert "\\u0000" not in text
+
+
+def test_the_server_and_the_license_are_declared(schema):
+    assert schema["servers"] == [{"url": "/", "description": "This server"}]
+    assert schema["info"]["license"]["name"]
+
+
+def test_the_page_example_links_pages_as_the_api_does(schema):
+    page = schema["components"]["schemas"]["PaginatedTaskList"]["properties"]
+
+    assert page["next"]["example"].endswith("/api/v1/tasks?limit=20&offset=40")
+    assert page["previous"]["example"].endswith("/api/v1/tasks?limit=20&offset=0")
+
+
+def request_examples(schema):
+    """(method, path, example body) of every operation that takes a body."""
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" in operation:
+                yield method, path, operation["requestBody"]["content"]["application/json"]["example"]
+
+
+def test_every_request_body_example_succeeds_as_sent(schema, alice):
+    examples = list(request_examples(schema))
+    assert len(examples) == 6
+
+    for method, path, example in examples:
+        task = alice.post("/api/v1/tasks", {"title": "Before"}, format="json").json()
+        url = path.replace("{user_id}", alice.sub).replace("{id}", str(task["id"]))
+
+        response = getattr(alice, method)(url, example, format="json")
+
+        assert response.status_code in (HTTPStatus.OK, HTTPStatus.CREATED), (method, path, response.json())
+        assert {name: response.json()[name] for name in example} == example, (method, path)
 
 
 def test_the_list_documents_its_pagination_and_query_parameters(schema):
@@ -151,3 +299,29 @@ def test_the_docs_pages_use_locally_served_assets(path):
     assert not re.search(r"https?://(?!testserver)", html), re.findall(r"https?://[^\s\"']+", html)
     for asset in sidecar:
         assert finders.find(asset.removeprefix("/static/")), asset
+
+
+def test_a_task_in_a_response_has_every_field(schema):
+    task = schema["components"]["schemas"]["Task"]
+
+    assert set(task["required"]) == set(task["properties"])
+
+
+def test_array_query_parameters_are_declared_as_generated_clients_send_them(schema):
+    """openapi-fetch and axios repeat the name (priority=high&priority=medium): form style, exploded."""
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and parameter["schema"].get("type") == "array":
+                    assert parameter.get("style", "form") == "form", (method, path, parameter["name"])
+                    assert parameter.get("explode", True) is True, (method, path, parameter["name"])
+
+
+def test_the_headers_that_come_with_a_status_are_documented(schema):
+    create = operations(schema)["/api/v1/tasks"]["post"]["responses"]
+    readiness = operations(schema)["/readyz"]["get"]["responses"]
+
+    assert set(create["201"]["headers"]) == {"Location"}
+    assert set(create["401"]["headers"]) == {"WWW-Authenticate"}
+    assert set(create["503"]["headers"]) == {"Retry-After"}
+    assert set(readiness["503"]["headers"]) == {"Retry-After"}

@@ -9,11 +9,17 @@ from rest_framework.response import Response
 
 from tasks.models import Task
 from todo_api.errors import database_unavailable
+from todo_api.schema import ErrorSerializer
 
 status_serializer = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
 
 
-@extend_schema(responses={200: status_serializer}, tags=["health"])
+@extend_schema(
+    operation_id="checkLiveness",
+    summary="Liveness",
+    description="200 while the process answers. Touches nothing else, not even the database.",
+    responses={200: status_serializer},
+)
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
@@ -22,7 +28,12 @@ def healthz(request):
     return Response({"status": "ok"})
 
 
-@extend_schema(responses={200: status_serializer}, tags=["health"])
+@extend_schema(
+    operation_id="checkReadiness",
+    summary="Readiness",
+    description="200 when the database answers a query on our own tables, else 503.",
+    responses={200: status_serializer, 503: ErrorSerializer},
+)
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])

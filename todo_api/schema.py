@@ -1,18 +1,213 @@
-"""OpenAPI generation that documents the error responses each operation can give."""
+"""OpenAPI generation: tags, canonical paths, typed path ids, request examples that work as sent, and
+the errors each operation can give, each with a real example."""
+
+from http import HTTPStatus
+from typing import NamedTuple
 
 from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
-# What DRF's CharField does that JSON Schema's minLength/maxLength cannot say: it refuses NUL
-# characters, and strips whitespace (str.strip: exactly these characters) before a blank check.
-NO_NUL = "[^\\u0000]"
-NOT_SPACE = (
-    "[^\\u0000\\u0009-\\u000d\\u001c-\\u0020\\u0085\\u00a0\\u1680\\u2000-\\u200a"
-    "\\u2028\\u2029\\u202f\\u205f\\u3000]"
-)
-TEXT_PATTERN = f"^{NO_NUL}*$"
-NON_BLANK_TEXT_PATTERN = f"^{NO_NUL}*{NOT_SPACE}{NO_NUL}*$"
+from todo_api.errors import error_body
+
+# The tag of each operation, by the first path prefix that matches. The tags' order and descriptions
+# are in SPECTACULAR_SETTINGS["TAGS"].
+PATH_TAGS = [
+    ("/api/{user_id}/", "Compatibility (Next.js todo spec)"),
+    ("/api/v1/tags", "Tags"),
+    ("/api/v1/me", "Account"),
+    ("/api/v1/", "Tasks"),
+    ("/healthz", "Health"),
+    ("/readyz", "Health"),
+]
+
+PATH_PARAMETERS = {
+    "id": ({"type": "integer", "format": "int64", "minimum": 1}, "The task's `id`."),
+    "user_id": (
+        {"type": "string"},
+        "The caller's Better Auth user id (the token's `sub`, `id` in `GET /api/v1/me`). "
+        "Any other id is refused with 403.",
+    ),
+}
+
+# A body each operation's "Try it out" can send unedited, by request component. A test sends each.
+REQUEST_EXAMPLES = {
+    "TaskRequest": {"title": "Buy oat milk", "description": "Two cartons, unsweetened.", "completed": False},
+    "PatchedTaskRequest": {"completed": True},
+}
+
+# Headers that come with a status whenever an operation documents it.
+RESPONSE_HEADERS = {
+    201: {
+        "Location": {
+            "description": "The new task's URL.",
+            "schema": {"type": "string", "example": "http://127.0.0.1:8000/api/v1/tasks/42"},
+        }
+    },
+    401: {
+        "WWW-Authenticate": {
+            "description": 'The scheme to use: `Bearer`, or `Bearer error="invalid_token"`.',
+            "schema": {"type": "string", "example": 'Bearer error="invalid_token"'},
+        }
+    },
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before retrying.",
+            "schema": {"type": "integer", "example": 5},
+        }
+    },
+}
+
+PAGE_EXAMPLE = {
+    "count": 45,
+    "next": "http://127.0.0.1:8000/api/v1/tasks?limit=20&offset=40",
+    "previous": "http://127.0.0.1:8000/api/v1/tasks?limit=20&offset=0",
+}
+
+
+class ErrorCase(NamedTuple):
+    """One error an operation can answer, documented with an example of the body it really sends.
+
+    `when` says which operations can give it: "token" (operations that need one), "public" (those
+    that do not), "body" (with a
+    request body), "query" (with query parameters), "path:<name>" or "header:<Name>" (with that
+    parameter), "response:<status>" (declaring that status themselves). A `code` of None: no body.
+    """
+
+    name: str
+    when: str
+    status: int
+    code: str | None
+    message: str | None
+    description: str
+    fields: dict | None = None
+
+
+ERRORS = [
+    ErrorCase(
+        "host_not_allowed",
+        "public",
+        400,
+        "bad_request",
+        message="Bad Request.",
+        description="The `Host` header is not in `DJANGO_ALLOWED_HOSTS` (a probe must send an allowed one).",
+    ),
+    ErrorCase(
+        "parse_error",
+        "body",
+        400,
+        "parse_error",
+        message="JSON parse error - Expecting property name enclosed in double quotes: "
+        "line 1 column 2 (char 1)",
+        description="The body is not valid JSON.",
+    ),
+    ErrorCase(
+        "invalid_body",
+        "body",
+        400,
+        "invalid",
+        message="The request has invalid fields.",
+        description="A field has a wrong type or a value out of range.",
+        fields={"title": ["Ensure this field has no more than 200 characters."]},
+    ),
+    ErrorCase(
+        "invalid_query",
+        "query",
+        400,
+        "invalid",
+        message="The request has invalid fields.",
+        description="A query parameter has a value the server does not accept.",
+        fields={"completed": ["Must be true or false."]},
+    ),
+    ErrorCase(
+        "not_authenticated",
+        "token",
+        401,
+        "not_authenticated",
+        message="Authentication credentials were not provided.",
+        description="No bearer token (`WWW-Authenticate: Bearer`).",
+    ),
+    ErrorCase(
+        "invalid_token",
+        "token",
+        401,
+        "invalid_token",
+        message="Invalid token: the token has expired.",
+        description='The token is invalid or expired (`WWW-Authenticate: Bearer error="invalid_token"`).',
+    ),
+    ErrorCase(
+        "account_disabled",
+        "token",
+        403,
+        "permission_denied",
+        message="This account is disabled.",
+        description="The caller's account is disabled.",
+    ),
+    ErrorCase(
+        "not_your_user_id",
+        "path:user_id",
+        403,
+        "permission_denied",
+        message="The user id in the path is not yours.",
+        description="The path's user id is not the caller's.",
+    ),
+    ErrorCase(
+        "not_found",
+        "path:id",
+        404,
+        "not_found",
+        message="Not found.",
+        description="No such task among the caller's own (another user's task is reported the same way).",
+    ),
+    ErrorCase(
+        "length_required",
+        "body",
+        411,
+        "length_required",
+        message="The request body must come with a Content-Length.",
+        description="The body came without a Content-Length (`Transfer-Encoding: chunked`).",
+    ),
+    ErrorCase(
+        "payload_too_large",
+        "body",
+        413,
+        "payload_too_large",
+        message="The request body is over 65536 bytes.",
+        description="The body is over the size limit.",
+    ),
+    ErrorCase(
+        "unsupported_media_type",
+        "body",
+        415,
+        "unsupported_media_type",
+        message='Unsupported media type "text/plain" in request.',
+        description="The body is not `application/json`.",
+    ),
+    ErrorCase(
+        "database_unavailable",
+        "token",
+        503,
+        "database_unavailable",
+        message="The database is unavailable. Retry shortly.",
+        description="The database is unavailable; retry after `Retry-After` seconds.",
+    ),
+    ErrorCase(
+        "not_ready",
+        "response:503",
+        503,
+        "database_unavailable",
+        message="The database is unavailable.",
+        description="The database does not answer: take this instance out of rotation.",
+    ),
+    ErrorCase(
+        "keys_unavailable",
+        "token",
+        503,
+        "keys_unavailable",
+        message="The token's signing key cannot be checked right now. Retry shortly.",
+        description="Better Auth's signing keys cannot be fetched; retry after `Retry-After` seconds.",
+    ),
+]
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -24,54 +219,136 @@ class ErrorSerializer(serializers.Serializer):
     )
 
 
-ERROR_DESCRIPTIONS = {
-    400: "Invalid input: malformed JSON, a wrong type, a value out of range or an unknown parameter.",
-    401: "The bearer token is missing (`WWW-Authenticate: Bearer`) or invalid "
-    '(`WWW-Authenticate: Bearer error="invalid_token"`).',
-    403: "The path's user id is not the caller's, or the account is disabled.",
-    404: "No such task among the caller's own (another user's task is reported the same way).",
-    411: "The body came without a Content-Length (`Transfer-Encoding: chunked`); send its length.",
-    413: "The request body is over the size limit.",
-    415: "The body is not `application/json`.",
-    503: "The database or the token signing keys are unavailable; retry after `Retry-After` seconds.",
-}
+def _conditions(operation):
+    """The `when`s of ERRORS that apply to an OpenAPI operation, read from what it declares."""
+    found = {f"{parameter['in']}:{parameter['name']}" for parameter in operation.get("parameters", [])}
+    found |= {f"response:{status}" for status in operation["responses"]}
+    if any(parameter["in"] == "query" for parameter in operation.get("parameters", [])):
+        found.add("query")
+    if "requestBody" in operation:
+        found.add("body")
+    needs_token = any(requirement for requirement in operation.get("security", []))
+    found.add("token" if needs_token else "public")
+    return found
+
+
+def _examples(cases):
+    return {
+        case.name: {
+            "summary": case.description,
+            "value": error_body(case.status, case.code, case.message, case.fields),
+        }
+        for case in cases
+    }
 
 
 class ErrorDocumentingAutoSchema(AutoSchema):
+    """drf-spectacular's schema, completed from the tables above."""
+
+    def get_tags(self):
+        for prefix, tag in PATH_TAGS:
+            if self.path.startswith(prefix):
+                return [tag]
+        return super().get_tags()
+
+    def _resolve_path_parameters(self, variables):
+        parameters = super()._resolve_path_parameters(variables)
+        for parameter in parameters:
+            if parameter["name"] in PATH_PARAMETERS:
+                parameter["schema"], parameter["description"] = PATH_PARAMETERS[parameter["name"]]
+        return parameters
+
     def _map_basic_serializer(self, serializer, direction):
         schema = super()._map_basic_serializer(serializer, direction)
-        # Only what a client writes: responses carry whatever the token or admin stored.
-        if direction != "request":
+        if direction == "response":
+            # A model serializer's answer carries every field, so typed clients need no `?` on any.
+            if isinstance(serializer, serializers.ModelSerializer):
+                schema["required"] = list(schema["properties"])
             return schema
+        # What JSON Schema cannot say without unreadable patterns, said in words.
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
                 continue
-            if not any(
-                isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators
-            ):
-                continue
-            property_schema = schema["properties"].get(name, {})
-            if property_schema.get("type") == "string" and "pattern" not in property_schema:
-                blank_allowed = field.allow_blank or not field.trim_whitespace
-                property_schema["pattern"] = TEXT_PATTERN if blank_allowed else NON_BLANK_TEXT_PATTERN
+            rules = []
+            if field.trim_whitespace:
+                rules.append("surrounding whitespace is trimmed before the length is checked")
+            if any(isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators):
+                rules.append("NUL characters are refused")
+            property_schema = schema["properties"].get(name)
+            if rules and property_schema is not None:
+                sentence = "; ".join(rules) + "."
+                sentence = sentence[0].upper() + sentence[1:]
+                property_schema["description"] = " ".join(
+                    filter(None, [property_schema.get("description"), sentence])
+                )
         return schema
 
-    def _error_statuses(self):
-        statuses = {400, 503}
-        if self.view.get_authenticators():
-            statuses |= {401, 403}
-        if "{id}" in self.path or "{user_id}" in self.path:
-            statuses.add(404)
-        if self.method in ("POST", "PUT", "PATCH"):
-            statuses |= {411, 413, 415}
-        return sorted(statuses)
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None:
+            return None
+        self._add_request_example(operation)
+        self._add_errors(operation)
+        return operation
 
-    def _get_response_bodies(self, direction="response"):
-        responses = super()._get_response_bodies(direction)
-        if direction != "response":
-            return responses
-        for status in self._error_statuses():
-            response = self._get_response_for_code(ErrorSerializer, str(status), direction=direction)
-            response["description"] = ERROR_DESCRIPTIONS[status]
-            responses.setdefault(str(status), response)
-        return responses
+    def _add_request_example(self, operation):
+        for media in operation.get("requestBody", {}).get("content", {}).values():
+            component = media["schema"].get("$ref", "").rpartition("/")[2]
+            if component in REQUEST_EXAMPLES and "examples" not in media:
+                media["example"] = REQUEST_EXAMPLES[component]
+
+    def _add_errors(self, operation):
+        responses = operation["responses"]
+        cases = [case for case in ERRORS if case.when in _conditions(operation)]
+        for status in {case.status for case in cases}:
+            same_status = [case for case in cases if case.status == status]
+            declared = responses.get(str(status))
+            response = declared or self._error_response(status)
+            if not declared or not declared.get("description"):
+                response["description"] = " ".join(case.description for case in same_status)
+            if "content" in response:
+                response["content"]["application/json"].setdefault("examples", _examples(same_status))
+            responses[str(status)] = response
+        for status, response in responses.items():
+            if not response.get("description"):
+                response["description"] = HTTPStatus(int(status)).phrase
+        for status, headers in RESPONSE_HEADERS.items():
+            if str(status) in responses:
+                responses[str(status)].setdefault("headers", {}).update(headers)
+        operation["responses"] = dict(sorted(responses.items()))
+
+    def _error_response(self, status):
+        # 304 and the like have no body.
+        return self._get_response_for_code(ErrorSerializer if status >= 400 else None, str(status))
+
+
+def without_trailing_slash(endpoints, **kwargs):
+    """Preprocessing hook: every route answers with and without a trailing slash; the schema names
+    the form without."""
+    return [
+        (path.rstrip("/"), path_regex, method, callback) for path, path_regex, method, callback in endpoints
+    ]
+
+
+def tidy(result, generator, request, public):
+    """Postprocessing hook: paths in the order of their tags, only tags in use, pages as we link them."""
+    tag_names = [tag["name"] for tag in result.get("tags", [])]
+
+    def tag_rank(item):
+        path, operations = item
+        tags = [tag for operation in operations.values() for tag in operation.get("tags", [])]
+        return min((tag_names.index(tag) for tag in tags if tag in tag_names), default=len(tag_names)), path
+
+    result["paths"] = dict(sorted(result["paths"].items(), key=tag_rank))
+    used = {
+        tag
+        for operations in result["paths"].values()
+        for operation in operations.values()
+        for tag in operation.get("tags", [])
+    }
+    result["tags"] = [tag for tag in result.get("tags", []) if tag["name"] in used]
+    for name, schema in result["components"]["schemas"].items():
+        if name.startswith("Paginated"):
+            for field, value in PAGE_EXAMPLE.items():
+                schema["properties"][field]["example"] = value
+    return result

@@ -122,6 +122,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# The favicon and the logo the API reference pages show.
+STATICFILES_DIRS = [BASE_DIR / "todo_api" / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # With DEBUG off, static files have content-hashed, pre-compressed names from collectstatic's
@@ -191,6 +193,27 @@ SPECTACULAR_SETTINGS = {
         "`Authorization: Bearer <token>`; every task is visible to its owner only."
     ),
     "VERSION": "1.0.0",
+    # No licence has been granted: all rights reserved, which is what that page explains.
+    "LICENSE": {"name": "Proprietary", "url": "https://choosealicense.com/no-permission/"},
+    # Relative: Swagger UI's "Try it out" calls the server that serves the page.
+    "SERVERS": [{"url": "/", "description": "This server"}],
+    "TAGS": [
+        {
+            "name": "Tasks",
+            "description": "The caller's tasks: `/api/v1/tasks`, paginated, filtered and ordered.",
+        },
+        {"name": "Tags", "description": "The tags on the caller's tasks."},
+        {"name": "Account", "description": "The signed-in caller, as Better Auth describes them."},
+        {
+            "name": "Compatibility (Next.js todo spec)",
+            "description": "The routes of the common Next.js + Better Auth todo spec, "
+            "`/api/{user_id}/tasks`: "
+            "the same tasks, the list as a plain array; `user_id` must be the caller's own id.",
+        },
+        {"name": "Health", "description": "Probes for the platform; no token needed."},
+    ],
+    "PREPROCESSING_HOOKS": ["todo_api.schema.without_trailing_slash"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "todo_api.schema.tidy"],
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
