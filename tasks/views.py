@@ -15,6 +15,7 @@ from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFi
 from tasks.idempotency import IdempotentCreateMixin
 from tasks.models import Task
 from tasks.permissions import PathUserIsCaller
+from tasks.schema import TaskSchema
 from tasks.serializers import TASK_FIELDS, MeSerializer, TaskSerializer, represent_task
 
 
@@ -49,6 +50,7 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
     ordering_fields = ["created_at", "updated_at", "title", "completed"]
     ordering = ["-created_at", "-id"]
     lookup_value_regex = "[0-9]{1,18}"
+    schema = TaskSchema()
     detail_route_name = "task-detail"
 
     def get_queryset(self):
