@@ -23,7 +23,7 @@ def task_etag(task):
     return f'"{task.pk}.{task.version}"'
 
 
-def allowed_versions(request, task_id):
+def if_match_versions(request, task_id):
     """The versions of task `task_id` that If-Match lets a write change: None for any (no header,
     or `*`). Strong comparison: weak and foreign ETags match nothing."""
     header = request.headers.get("If-Match")
@@ -70,7 +70,7 @@ class ConditionalTaskMixin:
         return self.task
 
     def allowed_versions(self):
-        return allowed_versions(self.request, self.kwargs.get(self.lookup_field))
+        return if_match_versions(self.request, self.kwargs.get(self.lookup_field))
 
     def get_serializer_context(self):
         # TaskSerializer.update writes only a version If-Match allows.
