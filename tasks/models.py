@@ -5,14 +5,23 @@ that is not about one user (readiness, the admin) uses `Task.objects` directly.
 """
 
 from django.conf import settings
-from django.db import models
-from django.db.models.functions import Now
+from django.db import models, transaction
+from django.utils import timezone
+
+
+class VersionMismatch(Exception):
+    """The task's version is none of those the writer allowed (an If-Match that no longer holds)."""
 
 
 class TaskQuerySet(models.QuerySet):
     def owned_by(self, user):
         """The ownership rule: a user sees and changes their own tasks, nobody else's."""
         return self.filter(owner=user)
+
+    def update(self, **changes):
+        """Every UPDATE of a task bumps its `version`, the ETag clients send back in If-Match."""
+        changes.setdefault("version", models.F("version") + 1)
+        return super().update(**changes)
 
 
 class Task(models.Model):
@@ -22,6 +31,9 @@ class Task(models.Model):
     completed = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # One more on every write (save, QuerySet.update, write): the task's ETag is built from it. The
+    # database default serves rows inserted with SQL (bench/run.py seeds them so).
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
 
     objects = TaskQuerySet.as_manager()
 
@@ -35,7 +47,74 @@ class Task(models.Model):
     def __str__(self):
         return self.title
 
-    def toggle_completed(self):
-        """Flips `completed` in one UPDATE, so concurrent toggles lose no update."""
-        Task.objects.filter(pk=self.pk).update(completed=~models.F("completed"), updated_at=Now())
-        self.refresh_from_db(fields=["completed", "updated_at"])
+    def save(self, *args, **kwargs):
+        """A save of an existing task (the admin's) bumps `version` in its own UPDATE."""
+        if self._state.adding:
+            return super().save(*args, **kwargs)
+        if kwargs.get("update_fields") is not None:
+            kwargs["update_fields"] = {*kwargs["update_fields"], "version", "updated_at"}
+        self.version = models.F("version") + 1
+        super().save(*args, **kwargs)
+        self.refresh_from_db(fields=["version"])
+
+    def write(self, changes_for, *, versions=None):
+        """Writes `changes_for(task)` and a new `updated_at` to the row, only if its version is one of
+        `versions` (any when None), else raises VersionMismatch and writes nothing.
+
+        One compare-and-set UPDATE of the row as it was read: it lands only if no other write came in
+        between, so the instance then is exactly the row and `version` names it, with no query to read
+        it back. A lost race (rare) locks the row, reads it as it now is and writes again. A task
+        deleted meanwhile raises DoesNotExist (a 404): an UPDATE, unlike Model.save(), never
+        re-INSERTs it.
+        """
+        if not self._write_if_unchanged(changes_for, versions):
+            with transaction.atomic():
+                # SQLite runs IMMEDIATE transactions (settings.py): the database is locked instead.
+                self.refresh_from_db(from_queryset=Task.objects.select_for_update())
+                self._write_if_unchanged(changes_for, versions)  # under the lock it cannot miss
+
+    def _write_if_unchanged(self, changes_for, versions):
+        if versions is not None and self.version not in versions:
+            raise VersionMismatch()
+        changes = {**changes_for(self), "updated_at": timezone.now(), "version": self.version + 1}
+        if not Task.objects.filter(pk=self.pk, version=self.version).update(**changes):
+            return False
+        for name, value in changes.items():
+            setattr(self, name, value)
+        return True
+
+    def delete_if(self, *, versions=None):
+        """Deletes the task if its version is one of `versions` (any when None), else raises
+        VersionMismatch; the check and the delete hold the row's lock."""
+        if versions is None:
+            return self.delete()
+        with transaction.atomic():
+            self.refresh_from_db(from_queryset=Task.objects.select_for_update())
+            if self.version not in versions:
+                raise VersionMismatch()
+            return self.delete()
+
+    def toggle_completed(self, *, versions=None):
+        """Flips `completed` of the row as it is, so concurrent toggles lose no update."""
+        self.write(lambda task: {"completed": not task.completed}, versions=versions)
+
+
+class IdempotencyKey(models.Model):
+    """A create remembered under the client's Idempotency-Key, so a retry replays its response."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=255)
+    # What the request asked for (its route and JSON body): the same key with another request is a 422.
+    fingerprint = models.CharField(max_length=64)
+    status = models.PositiveSmallIntegerField()
+    # The JSON text as first sent, so a replay is the same document, key order included.
+    body = models.TextField()
+    headers = models.JSONField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique")]
+        indexes = [models.Index(fields=["created_at"], name="idempotency_key_created_idx")]
+
+    def __str__(self):
+        return self.key

@@ -1,8 +1,6 @@
 """What a client may write to a task, validated strictly, and what it reads back."""
 
-from django.utils import timezone
 from rest_framework import serializers
-from rest_framework.exceptions import NotFound
 
 from tasks.models import Task
 
@@ -57,11 +55,7 @@ class TaskSerializer(serializers.ModelSerializer):
         return represent_task({name: getattr(instance, name) for name in TASK_FIELDS})
 
     def update(self, instance, validated_data):
-        """One UPDATE of the row as it is now. Model.save() would INSERT the task again when a
-        concurrent DELETE removed it after it was read; here that is a 404 and it stays deleted."""
-        changes = {**validated_data, "updated_at": timezone.now()}
-        if not Task.objects.filter(pk=instance.pk).update(**changes):
-            raise NotFound()
-        for name, value in changes.items():
-            setattr(instance, name, value)
+        """Task.write: an UPDATE, never Model.save(), which would INSERT the task again when a
+        concurrent DELETE removed it after it was read; only of a version If-Match allows."""
+        instance.write(lambda task: validated_data, versions=self.context.get("versions"))
         return instance

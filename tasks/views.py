@@ -9,9 +9,12 @@ from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from tasks.conditional import ConditionalTaskMixin
 from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFilter
+from tasks.idempotency import IdempotentCreateMixin
 from tasks.models import Task
 from tasks.permissions import PathUserIsCaller
+from tasks.schema import TaskSchema
 from tasks.serializers import TASK_FIELDS, TaskSerializer, represent_task
 
 
@@ -65,7 +68,7 @@ class TaskPagination(LimitOffsetPagination):
         operation_id="deleteTask", summary="Delete a task", description="Deletes the task for good."
     ),
 )
-class TaskViewSet(viewsets.ModelViewSet):
+class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelViewSet):
     """Your tasks. Another user's task answers 404, exactly like a missing one."""
 
     serializer_class = TaskSerializer
@@ -75,6 +78,7 @@ class TaskViewSet(viewsets.ModelViewSet):
     ordering_fields = ["created_at", "updated_at", "title", "completed"]
     ordering = ["-created_at", "-id"]
     lookup_value_regex = "[0-9]{1,18}"
+    schema = TaskSchema()
     detail_route_name = "task-detail"
 
     def get_queryset(self):
@@ -88,15 +92,12 @@ class TaskViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response([represent_task(row) for row in page])
 
     def perform_create(self, serializer):
-        serializer.save(owner=self.request.user)
+        self.task = serializer.save(owner=self.request.user)
 
-    def create(self, request, *args, **kwargs):
-        response = super().create(request, *args, **kwargs)
-        route_kwargs = {**self.kwargs, "pk": response.data["id"]}
-        response["Location"] = request.build_absolute_uri(
-            reverse(self.detail_route_name, kwargs=route_kwargs)
-        )
-        return response
+    def get_success_headers(self, data):
+        route_kwargs = {**self.kwargs, "pk": data["id"]}
+        location = self.request.build_absolute_uri(reverse(self.detail_route_name, kwargs=route_kwargs))
+        return {**super().get_success_headers(data), "Location": location}
 
 
 @extend_schema_view(
@@ -145,5 +146,5 @@ class UserTaskViewSet(TaskViewSet):
     def complete(self, request, *args, **kwargs):
         """Toggles `completed` and returns the task."""
         task = self.get_object()
-        task.toggle_completed()
+        task.toggle_completed(versions=self.allowed_versions())
         return Response(self.get_serializer(task).data, status=status.HTTP_200_OK)

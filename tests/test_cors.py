@@ -115,3 +115,43 @@ def test_an_allowed_origin_can_read_why_a_token_was_refused(db, better_auth):
     assert response["Access-Control-Allow-Origin"] == FRONTEND
     exposed = {name.strip() for name in response["Access-Control-Expose-Headers"].split(",")}
     assert {"WWW-Authenticate", "Retry-After"} <= exposed
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "headers"),
+    [
+        ("/api/v1/tasks", "POST", "authorization, content-type, idempotency-key"),
+        ("/api/alice/tasks", "POST", "authorization, content-type, idempotency-key"),
+        ("/api/v1/tasks/1", "PATCH", "authorization, content-type, if-match"),
+        ("/api/v1/tasks/1", "DELETE", "authorization, if-match"),
+        ("/api/alice/tasks/1/complete", "PATCH", "authorization, if-match"),
+        ("/api/v1/tasks/1", "GET", "authorization, if-none-match"),
+    ],
+)
+def test_a_preflight_allows_the_retry_and_conditional_request_headers(db, path, method, headers):
+    response = Client().options(
+        path,
+        HTTP_ORIGIN=FRONTEND,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD=method,
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS=headers,
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert response["Access-Control-Allow-Origin"] == FRONTEND
+    allowed = set(response["Access-Control-Allow-Headers"].split(", "))
+    assert set(headers.split(", ")) <= allowed
+
+
+def test_an_allowed_origin_can_read_the_etag_and_whether_a_create_was_replayed(alice):
+    created = alice.post(
+        "/api/v1/tasks", {"title": "Once"}, format="json", HTTP_ORIGIN=FRONTEND, HTTP_IDEMPOTENCY_KEY="k"
+    )
+    replayed = alice.post(
+        "/api/v1/tasks", {"title": "Once"}, format="json", HTTP_ORIGIN=FRONTEND, HTTP_IDEMPOTENCY_KEY="k"
+    )
+
+    assert replayed["Idempotent-Replayed"] == "true"
+    for response in (created, replayed):
+        assert response["Access-Control-Allow-Origin"] == FRONTEND
+        exposed = {name.strip() for name in response["Access-Control-Expose-Headers"].split(",")}
+        assert {"ETag", "Idempotent-Replayed"} <= exposed

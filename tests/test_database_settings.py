@@ -73,3 +73,14 @@ def test_a_bad_pool_size_stops_start_up_naming_the_variable():
     )
 
     assert "DATABASE_POOL_MAX_SIZE must be at least 1" in error
+
+
+def test_sqlite_transactions_take_the_write_lock_when_they_begin():
+    """A transaction that reads then writes cannot deadlock with another ("database is locked")."""
+    settings = database(DATABASE_URL="sqlite:////tmp/todo-settings-test.sqlite3")
+
+    assert settings["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
+
+
+def test_postgresql_transactions_are_left_as_they_are():
+    assert "transaction_mode" not in database(DATABASE_URL=NEON_POOLED)["OPTIONS"]

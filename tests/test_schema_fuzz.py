@@ -1,6 +1,7 @@
 """Schemathesis against our own /api/schema/: every operation as the owner, anonymously, as another user."""
 
 import os
+import uuid
 import zlib
 from http import HTTPStatus
 
@@ -101,7 +102,15 @@ def aim_at_alice(case, alice_sub):
     """Paths name alice, and every other example names a task of hers that exists right now.
 
     Only where the path is schema-valid: an invalid path stays as generated, to be refused.
+    Headers as a client sends them: a new Idempotency-Key per create (a reused one with another body
+    is a 422) and an If-Match that holds (any other is a 412; tests/test_conditional_requests.py).
     """
+    header_part = case.meta.components.get(ParameterLocation.HEADER) if case.meta else None
+    if header_part is not None and header_part.mode == GenerationMode.POSITIVE:
+        if "Idempotency-Key" in case.headers:
+            case.headers["Idempotency-Key"] = str(uuid.uuid4())
+        if "If-Match" in case.headers:
+            case.headers["If-Match"] = "*"
     path = case.meta.components.get(ParameterLocation.PATH) if case.meta else None
     if path is None or path.mode != GenerationMode.POSITIVE:
         return

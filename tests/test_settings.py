@@ -53,6 +53,8 @@ def test_debug_runs_with_development_defaults():
         ("BETTER_AUTH_LEEWAY", "-1", "BETTER_AUTH_LEEWAY must be at least 0"),
         ("BETTER_AUTH_SECRET", "short", "BETTER_AUTH_SECRET must be at least 32 characters"),
         ("BETTER_AUTH_URL", "file:///etc", "must be an http(s) URL"),
+        ("IDEMPOTENCY_KEY_TTL_HOURS", "12", "IDEMPOTENCY_KEY_TTL_HOURS must be at least 24"),
+        ("IDEMPOTENCY_KEY_TTL_HOURS", "a day", "IDEMPOTENCY_KEY_TTL_HOURS must be a int"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value, message):

@@ -4,6 +4,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import dj_database_url
+from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from todo_api.env import env_bool, env_list, env_number, env_str
@@ -92,6 +93,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool(
         "DATABASE_DISABLE_SERVER_SIDE_CURSORS", True
     )
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # A transaction takes the write lock when it begins, not at its first write: two transactions
+    # that read then write would otherwise deadlock, and one fail with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["transaction_mode"] = "IMMEDIATE"
 if DATABASE_POOL:
     if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         raise ImproperlyConfigured("DATABASE_POOL needs a PostgreSQL DATABASE_URL")
@@ -155,7 +160,19 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimu
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 # Response headers a browser app may read besides the safelisted ones.
-CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
+CORS_EXPOSE_HEADERS = [
+    "ETag",
+    "Idempotent-Replayed",
+    "Location",
+    "Retry-After",
+    "WWW-Authenticate",
+    "X-Request-ID",
+]
+# Request headers besides corsheaders' defaults: conditional writes and idempotent creates.
+CORS_ALLOW_HEADERS = [*default_cors_headers, "idempotency-key", "if-match", "if-none-match"]
+
+# How long a create sent with an Idempotency-Key is remembered, and replayed to a retry with that key.
+IDEMPOTENCY_KEY_TTL_HOURS = env_number("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 
 # Better Auth: where its signing keys are published and what its tokens must say.
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")

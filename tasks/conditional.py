@@ -1,0 +1,102 @@
+"""Conditional requests on tasks (RFC 9110): strong ETags from a task's version, If-None-Match → 304
+on reads, If-Match → 412 on writes; weak ETags on lists, from the page itself."""
+
+import hashlib
+from http import HTTPStatus
+
+from django.http import HttpResponseNotModified
+from django.utils.http import parse_etags
+from rest_framework.exceptions import APIException
+
+from tasks.models import VersionMismatch
+
+READS = ("GET", "HEAD")
+
+
+class PreconditionFailed(APIException):
+    status_code = HTTPStatus.PRECONDITION_FAILED
+    default_code = "precondition_failed"
+    default_detail = "The task has changed since you read it (If-Match). Fetch it again."
+
+
+def task_etag(task):
+    return f'"{task.pk}.{task.version}"'
+
+
+def if_match_versions(request, task_id):
+    """The versions of task `task_id` that If-Match lets a write change: None for any (no header,
+    or `*`). Strong comparison: weak and foreign ETags match nothing."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    etags = parse_etags(header)
+    if etags == ["*"]:
+        return None
+    prefix = f'"{task_id}.'
+    return {
+        int(etag[len(prefix) : -1])
+        for etag in etags
+        if etag.startswith(prefix) and etag[len(prefix) : -1].isdigit()
+    }
+
+
+def none_match(request, etag):
+    """If-None-Match lists `etag` (weak comparison) or is `*`."""
+    header = request.headers.get("If-None-Match")
+    if header is None:
+        return False
+    etags = parse_etags(header)
+    return etags == ["*"] or etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in etags}
+
+
+def page_etag(response):
+    """A weak ETag of a rendered list page: it changes exactly when the page does, at no query."""
+    response.render()
+    return f'W/"{hashlib.md5(response.content, usedforsecurity=False).hexdigest()}"'
+
+
+class ConditionalTaskMixin:
+    """For TaskViewSet: the ETag of the task a response shows, If-Match on every write of a task
+    and If-None-Match on reads of tasks and lists."""
+
+    task = None  # the task this request reads or writes: set by get_object and perform_create
+
+    def get_object(self):
+        self.task = super().get_object()
+        # Checked before the body is validated (RFC 9110 §13.2.2), and again by the write itself.
+        versions = self.allowed_versions()
+        if self.request.method not in READS and versions is not None and self.task.version not in versions:
+            raise PreconditionFailed()
+        return self.task
+
+    def allowed_versions(self):
+        return if_match_versions(self.request, self.kwargs.get(self.lookup_field))
+
+    def get_serializer_context(self):
+        # TaskSerializer.update writes only a version If-Match allows.
+        return {**super().get_serializer_context(), "versions": self.allowed_versions()}
+
+    def perform_destroy(self, instance):
+        instance.delete_if(versions=self.allowed_versions())
+
+    def get_success_headers(self, data):
+        return {**super().get_success_headers(data), "ETag": task_etag(self.task)}
+
+    def handle_exception(self, exc):
+        if isinstance(exc, VersionMismatch):
+            exc = PreconditionFailed()
+        return super().handle_exception(exc)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if response.status_code != HTTPStatus.OK or "ETag" in response:
+            return response
+        if self.task is not None:
+            response["ETag"] = task_etag(self.task)
+        elif self.action == "list":
+            response["ETag"] = page_etag(response)
+        else:
+            return response
+        if request.method in READS and none_match(request, response["ETag"]):
+            return HttpResponseNotModified(headers={"ETag": response["ETag"]})
+        return response
