@@ -105,6 +105,10 @@ def expected_errors(method, path):
         statuses |= {"400", "411", "413", "415"}
     if "{id}" in path:
         statuses.add("404")
+    if method == "post":
+        statuses |= {"409", "422"}  # Idempotency-Key in progress, or reused with another body
+    if method in ("put", "patch", "delete"):
+        statuses.add("412")  # If-Match names another version
     return statuses
 
 
@@ -321,7 +325,7 @@ def test_the_headers_that_come_with_a_status_are_documented(schema):
     create = operations(schema)["/api/v1/tasks"]["post"]["responses"]
     readiness = operations(schema)["/readyz"]["get"]["responses"]
 
-    assert set(create["201"]["headers"]) == {"Location"}
+    assert set(create["201"]["headers"]) == {"Location", "ETag", "Idempotent-Replayed"}
     assert set(create["401"]["headers"]) == {"WWW-Authenticate"}
     assert set(create["503"]["headers"]) == {"Retry-After"}
     assert set(readiness["503"]["headers"]) == {"Retry-After"}

@@ -9,8 +9,8 @@ from rest_framework.test import APIClient
 
 pytestmark = pytest.mark.django_db
 
-DETAILS = ["/api/v1/tasks/{id}/", "/api/{user_id}/tasks/{id}/"]
-LISTS = ["/api/v1/tasks/", "/api/{user_id}/tasks/"]
+DETAILS = ["/api/v1/tasks/{id}", "/api/{user_id}/tasks/{id}"]
+LISTS = ["/api/v1/tasks", "/api/{user_id}/tasks"]
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 
 
@@ -46,7 +46,7 @@ def test_reads_take_if_none_match_and_answer_an_etag_or_a_304(paths, path):
 @pytest.mark.parametrize(
     ("path", "method"),
     [(path, method) for path in DETAILS for method in ("put", "patch", "delete")]
-    + [("/api/{user_id}/tasks/{id}/complete/", "patch")],
+    + [("/api/{user_id}/tasks/{id}/complete", "patch")],
 )
 def test_writes_take_if_match_and_document_the_412(paths, path, method):
     operation = paths[path][method]
