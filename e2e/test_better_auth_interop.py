@@ -406,6 +406,34 @@ def test_key_rotation_and_jwks_outage(start_stack):
     stack.stop()
 
 
+def test_a_key_rotated_in_after_the_apis_fetch_is_401_until_its_refetch_interval_ends(start_stack):
+    """The rotation window of docs/better-auth.md, section 6: never a 5xx, and it ends."""
+    refetch_interval = 8  # long beside the 2 s rotation, so the new key surely lands inside it
+    stack = start_stack(
+        rotation_interval=2,
+        grace_period=300,
+        api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": str(refetch_interval)},
+    )
+    try:
+        api, ba = stack.api, stack.ba
+        judy = ba.sign_up("Judy")
+        token1 = judy.token()
+        fetched = time.monotonic()
+        assert api.get("/api/v1/me", token=token1).status == 200  # the API's one fetch
+
+        token2, _ = _wait_for_new_kid(judy, {jwt_parts(token1)[0]["kid"]})
+        refused = api.get("/api/v1/me", token=token2)
+        assert time.monotonic() - fetched < refetch_interval, "the new key came too late to test the window"
+        assert refused.status == 401, ("a key newer than the API's key set", refused)
+        assert refused.json["code"] == "invalid_token", refused
+
+        time.sleep(max(0, fetched + refetch_interval + 0.2 - time.monotonic()))
+        accepted = api.get("/api/v1/me", token=token2)
+        assert accepted.status == 200, ("the same token once the refetch interval has passed", accepted)
+    finally:
+        stack.stop()
+
+
 def test_a_key_past_its_grace_period_is_refused(start_stack):
     """Once Better Auth stops publishing a key, the API's next JWKS fetch drops it too."""
     stack = start_stack(
