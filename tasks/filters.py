@@ -4,7 +4,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
-MAX_SEARCH_LENGTH = 1000
+# 200 characters of 4 UTF-8 bytes, percent-encoded, fit with every other list parameter in the
+# query string limit (todo_api/edge.py, MAX_QUERY_STRING_BYTES).
+MAX_SEARCH_LENGTH = 200
 
 
 class CompletedFilter(BaseFilterBackend):

@@ -4,12 +4,14 @@ For tests that need real processes, threads and sockets (concurrency, request li
 is created for the server and dropped after it, whatever DATABASE_URL the suite itself runs on.
 """
 
+import contextlib
 import http.client
 import json
 import os
 import re
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -62,14 +64,16 @@ class LiveServer:
             LOG_LEVEL="WARNING",
             **extra_env,
         )
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        # As in production (the Dockerfile): collectstatic, then gunicorn with gunicorn.conf.py.
+        for command in (["migrate"], ["collectstatic"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *command, "--noinput", "--verbosity", "0"],
+                cwd=REPO,
+                env=env,
+                check=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            )
         self.log_path = Path(log_dir) / f"gunicorn-{self.database}.log"
         self._log = open(self.log_path, "wb")
         args = [sys.executable, "-m", "gunicorn"]
@@ -138,12 +142,31 @@ class LiveServer:
             response = connection.getresponse()
             raw = response.read()
             content_type = response.getheader("Content-Type", "")
-            payload = json.loads(raw) if raw and content_type.startswith("application/json") else None
+            is_json = content_type.split(";")[0].endswith("json")  # also application/vnd.oai.openapi+json
+            payload = json.loads(raw) if raw and is_json else None
             return response.status, payload, dict(response.getheaders())
         except OSError:
             return None, None, {}
         finally:
             connection.close()
+
+    def raw(self, data, timeout=10):
+        """(status, headers, body) of raw bytes sent on one connection, read until the server closes it.
+
+        For what http.client will not send: malformed requests, oversized lines and headers.
+        """
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as connection:
+            with contextlib.suppress(OSError):  # the server may answer and close before taking everything
+                connection.sendall(data)
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in header_lines)}
+        if headers.get("transfer-encoding") == "chunked":
+            body = _dechunked(body)
+        return int(status_line.split()[1]), headers, body
 
     def stop(self):
         if self.process is not None and self.process.poll() is None:
@@ -157,6 +180,16 @@ class LiveServer:
         if self.process is not None:
             self._log.close()
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+
+
+def _dechunked(data):
+    body = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return body
+        body, data = body + data[:size], data[size + 2 :]
 
 
 def hs256_token(sub, lifetime=600, **claims):

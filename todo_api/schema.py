@@ -4,6 +4,14 @@ from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
+from authbridge.verifier import MAX_TOKEN_LENGTH
+from todo_api.edge import (
+    LIMIT_REQUEST_FIELD_SIZE,
+    LIMIT_REQUEST_FIELDS,
+    LIMIT_REQUEST_LINE,
+    MAX_QUERY_STRING_BYTES,
+)
+
 # What DRF's CharField does that JSON Schema's minLength/maxLength cannot say: it refuses NUL
 # characters, and strips whitespace (str.strip: exactly these characters) before a blank check.
 NO_NUL = "[^\\u0000]"
@@ -32,7 +40,11 @@ ERROR_DESCRIPTIONS = {
     404: "No such task among the caller's own (another user's task is reported the same way).",
     411: "The body came without a Content-Length (`Transfer-Encoding: chunked`); send its length.",
     413: "The request body is over the size limit.",
+    414: f"The query string is over {MAX_QUERY_STRING_BYTES} bytes, "
+    f"or the request line over {LIMIT_REQUEST_LINE}.",
     415: "The body is not `application/json`.",
+    431: f"A header is over {LIMIT_REQUEST_FIELD_SIZE} bytes (a token may have {MAX_TOKEN_LENGTH} "
+    f"characters), or there are more than {LIMIT_REQUEST_FIELDS} headers.",
     503: "The database or the token signing keys are unavailable; retry after `Retry-After` seconds.",
 }
 
@@ -57,7 +69,8 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         return schema
 
     def _error_statuses(self):
-        statuses = {400, 503}
+        # Any request can be too long for the server, in its query string or its headers.
+        statuses = {400, 414, 431, 503}
         if self.view.get_authenticators():
             statuses |= {401, 403}
         if "{id}" in self.path or "{user_id}" in self.path:
