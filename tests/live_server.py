@@ -113,6 +113,10 @@ class LiveServer:
                 raise RuntimeError(f"the API did not get ready:\n{self.log_tail()}")
             time.sleep(0.1)
 
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
     def _wait_for(self, pattern):
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
