@@ -50,6 +50,12 @@ class LiteralSearchFilter(SearchFilter):
 class StrictOrderingFilter(OrderingFilter):
     """Unknown ordering fields are a 400, not silently ignored; ties break on id."""
 
+    def get_ordering(self, request, queryset, view):
+        # DRF reads `ordering=` as "no ordering given"; it names no field, like `ordering=,`.
+        if request.query_params.get(self.ordering_param) == "":
+            raise ValidationError({self.ordering_param: ["Name at least one field, or leave ordering out."]})
+        return super().get_ordering(request, queryset, view)
+
     def remove_invalid_fields(self, queryset, fields, view, request):
         allowed = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
         unknown = [field for field in fields if field.removeprefix("-") not in allowed]

@@ -273,6 +273,13 @@ def test_ordering_by_anything_else_is_refused(alice, ordering):
     assert body["fields"]["ordering"][0].endswith("Allowed: completed, created_at, title, updated_at.")
 
 
+def test_an_empty_ordering_is_refused(alice):
+    response = alice.get("/api/v1/tasks?ordering=")
+
+    assert response.status_code == HTTPStatus.BAD_REQUEST
+    assert response.json()["fields"] == {"ordering": ["Name at least one field, or leave ordering out."]}
+
+
 def test_filter_search_ordering_and_paging_combine(alice, alice_user):
     add_tasks(alice_user, "milk a", "milk b", "bread")
     add_tasks(alice_user, "milk c", "milk d", completed=True)
