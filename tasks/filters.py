@@ -82,6 +82,7 @@ class StrictOrderingFilter(OrderingFilter):
                 "explode": False,
                 "schema": {
                     "type": "array",
+                    "minItems": 1,  # `ordering=` names no field: a 400
                     "items": {"type": "string", "enum": [*fields, *(f"-{name}" for name in fields)]},
                 },
             }
