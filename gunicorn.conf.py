@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from gunicorn.glogging import Logger
 
+from todo_api import edge
 from todo_api.env import env_number, env_str
 from todo_api.logging import JsonFormatter
 
@@ -45,6 +46,12 @@ control_socket_disable = True
 # The worker heartbeat file: on tmpfs it never blocks on a slow container disk.
 if os.path.isdir("/dev/shm"):  # noqa: S108 (gunicorn's documented heartbeat dir, not a temp file)
     worker_tmp_dir = "/dev/shm"  # noqa: S108 (as above)
+
+# What a request may carry before Django sees it, and gunicorn's own refusals as JSON (todo_api/edge.py).
+limit_request_line = edge.LIMIT_REQUEST_LINE
+limit_request_field_size = edge.LIMIT_REQUEST_FIELD_SIZE
+limit_request_fields = edge.LIMIT_REQUEST_FIELDS
+edge.answer_errors_in_json()
 
 loglevel = (env_str("LOG_LEVEL") or "info").lower()
 errorlog = "-"

@@ -41,7 +41,7 @@ ASYMMETRIC_ALGORITHMS = frozenset().union(*ALGORITHMS_BY_KEY_TYPE.values())
 
 
 class KeysUnavailable(Exception):
-    """The key a token needs is unknown and the JWKS cannot be fetched yet; retry after some seconds."""
+    """The key a token needs is unknown and the JWKS fetch failed; retry after some seconds."""
 
     def __init__(self, message, retry_after):
         super().__init__(message)
@@ -111,7 +111,6 @@ class JWKSCache:
         self.timeout = timeout
         self._keys = []
         self._fetched_at = None  # when the last good set arrived (by self.clock)
-        self._fetched_at_epoch = None  # the same, as wall-clock time, to compare with token times
         self._attempted_at = None  # when the last fetch started, good or not
         self._last_fetch_failed = False
         self._lock = threading.Lock()
@@ -123,10 +122,13 @@ class JWKSCache:
             self._refresh(wait=False)
         return self.version
 
-    def key_for(self, kid, algorithm, signed_by):
+    def key_for(self, kid, algorithm):
         """The cached key that may verify a token with this `kid` and `alg`, fetching if needed.
 
-        `signed_by` is the latest (epoch) time the token can have been signed at.
+        An unknown kid is a KeyNotFound whenever the last fetch succeeded, even if a refetch must
+        wait: the sender chooses the kid (and iat), so an answer it could turn into a 5xx at will
+        would let anyone make a healthy replica look broken. A key rotated in since that fetch is
+        refused until the next allowed refetch (at most `refetch_interval` seconds).
         """
         if self._is_stale():
             self._refresh(wait=False)
@@ -138,9 +140,6 @@ class JWKSCache:
             return key
         if self._fetched_at is None or self._last_fetch_failed:
             raise KeysUnavailable("the signing keys could not be fetched", self._seconds_until_refetch())
-        if self._fetched_at_epoch < signed_by:
-            # Our set predates the token: its key may be new (a rotation) and the refetch must wait.
-            raise KeysUnavailable("the key set is older than the token", self._seconds_until_refetch())
         raise KeyNotFound("no signing key matches the token")
 
     def _seconds_until_refetch(self):
@@ -181,7 +180,6 @@ class JWKSCache:
                 return
             # Replaced, not merged: a key removed from the JWKS stops being accepted.
             self._keys, self._fetched_at, self._last_fetch_failed = keys, now, False
-            self._fetched_at_epoch = time.time()
             self.version += 1
         finally:
             self._lock.release()

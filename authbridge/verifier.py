@@ -86,9 +86,9 @@ class TokenVerifier:
 
     def verify(self, token):
         """The token's claims when it is valid; raises InvalidToken or KeysUnavailable."""
-        header, unverified_claims = self._parts(token)
+        header = self._header(token)
         algorithm = header["alg"]
-        key = self._key_for(algorithm, header.get("kid"), unverified_claims.get("iat"))
+        key = self._key_for(algorithm, header.get("kid"))
         try:
             signed = self._jws.decode_complete(token, key=key, algorithms=[algorithm])
         except jwt.InvalidTokenError as error:
@@ -97,24 +97,24 @@ class TokenVerifier:
         self._check_claims(claims)
         return claims
 
-    def _parts(self, token):
-        """The header and (still unverified) payload, both strict JSON objects."""
+    def _header(self, token):
+        """The header, once the token is shaped like a JWT: nothing malformed reaches the key set."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("the token is too long")
         segments = token.split(".")
         if len(segments) != 3:
             raise InvalidToken("the token is not a signed JWT")
         header = _strict_json_object(_decode_segment(segments[0], "header"), "header")
-        unverified_claims = _strict_json_object(_decode_segment(segments[1], "payload"), "payload")
+        _strict_json_object(_decode_segment(segments[1], "payload"), "payload")
         if not isinstance(header.get("alg"), str):
             raise InvalidToken("the token header has no algorithm")
         if "crit" in header:
             raise InvalidToken("critical header extensions are not supported")
         if not isinstance(header.get("kid", ""), str):
             raise InvalidToken("the token kid must be a string")
-        return header, unverified_claims
+        return header
 
-    def _key_for(self, algorithm, kid, issued_at):
+    def _key_for(self, algorithm, kid):
         if algorithm == "HS256":
             if self.secret is None:
                 raise InvalidToken("HS256 tokens are not accepted: no shared secret is configured")
@@ -125,10 +125,7 @@ class TokenVerifier:
         if self.jwks is None:
             raise InvalidToken("no JWKS is configured for asymmetric tokens")
         try:
-            # Only a key set fetched after the token was signed can show that its kid is unknown.
-            # Better Auth always sets iat; a token without one is not waited for as a new key's.
-            signed_by = issued_at if _is_number(issued_at) else 0
-            return self.jwks.key_for(kid, algorithm, signed_by=signed_by).public_key
+            return self.jwks.key_for(kid, algorithm).public_key
         except KeyNotFound as error:
             raise InvalidToken(str(error)) from error
 

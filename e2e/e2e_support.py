@@ -99,9 +99,12 @@ class BetterAuthServer:
         assert user["email"].lower() == email.lower(), (user, email)
         return BAUser(user["id"], user["email"], user["name"], f"{session.key}={session.coded_value}", self)
 
-    def sign_up(self, name, email=None):
+    def sign_up(self, name, email=None, image=None):
         email = email or f"{name.lower()}-{secrets.token_hex(4)}@example.com"
-        response = self.post("/api/auth/sign-up/email", {"email": email, "password": PASSWORD, "name": name})
+        body = {"email": email, "password": PASSWORD, "name": name}
+        if image is not None:
+            body["image"] = image
+        response = self.post("/api/auth/sign-up/email", body)
         return self._user_from(response, email)
 
     def sign_in(self, email):

@@ -11,9 +11,14 @@ import secrets
 import subprocess
 import time
 
+from urllib.parse import quote
+
 import jwt as pyjwt
 import pytest
 from e2e_support import ALGORITHMS, BA_DIR, PASSWORD, base_env, jwt_parts
+
+from authbridge.verifier import MAX_TOKEN_LENGTH
+from tasks.filters import MAX_SEARCH_LENGTH
 
 pytestmark = pytest.mark.e2e
 
@@ -92,6 +97,46 @@ def test_me_with_unicode_name_and_mixed_case_email(main_stack):
     response = main_stack.api.get("/api/v1/me", token=zoe.token())
     assert response.status == 200, response
     assert response.json() == {"id": zoe.id, "email": held["email"], "name": "Zoë Ångström 😀"}
+
+
+def test_a_6_kb_token_of_a_long_name_and_image_url_works_with_a_long_search(main_stack):
+    """Better Auth's token carries the whole user: a long avatar URL makes it large. Our gunicorn
+    passes every token the verifier accepts, and a search at its maximum in 4-byte characters."""
+    name = "Wilhelmina " + "Featherstonehaugh-" * 13  # 245 characters: within our 255
+    image = "https://avatars.example.com/u/" + "a1b2c3d4" * 575 + ".png"
+    user = main_stack.ba.sign_up(name, email=f"wilhelmina-{secrets.token_hex(4)}@example.com", image=image)
+    token = user.token()
+    assert jwt_parts(token)[1]["image"] == image
+    assert 6 * 1024 <= len(token) <= MAX_TOKEN_LENGTH, len(token)
+
+    me = main_stack.api.get("/api/v1/me", token=token)
+    assert me.status == 200, me
+    assert me.json["name"] == name
+
+    search = quote("\U0001f600" * MAX_SEARCH_LENGTH)
+    listed = main_stack.api.get(f"/api/v1/tasks?search={search}", token=token)
+    assert listed.status == 200, listed
+    assert listed.json["count"] == 0
+    too_long = main_stack.api.get(f"/api/v1/tasks?search={search}{quote(chr(0x1F600))}", token=token)
+    assert too_long.status == 400, too_long
+    assert too_long.json["fields"] == {"search": [f"At most {MAX_SEARCH_LENGTH} characters."]}
+
+
+@pytest.mark.parametrize(
+    "avatar_length, status, code",
+    [(8_000, 401, "invalid_token"), (14_000, 431, "request_header_fields_too_large")],
+    ids=["over the verifier's maximum", "over gunicorn's header limit"],
+)
+def test_a_token_too_large_is_a_json_4xx(main_stack, avatar_length, status, code):
+    image = "https://avatars.example.com/u/" + "z" * avatar_length
+    token = main_stack.ba.sign_up("Oversized", image=image).token()
+    assert len(token) > MAX_TOKEN_LENGTH
+
+    response = main_stack.api.get("/api/v1/me", token=token)
+
+    assert response.status == status, response
+    assert response.headers["content-type"] == "application/json"
+    assert response.json["code"] == code
 
 
 def test_v1_crud(main_stack, alice):
@@ -406,6 +451,34 @@ def test_key_rotation_and_jwks_outage(start_stack):
     assert api.get("/api/v1/me", token=token3).status == 503
     assert api.get("/api/v1/me", token=token1).status == 200
     stack.stop()
+
+
+def test_a_key_rotated_in_after_the_apis_fetch_is_401_until_its_refetch_interval_ends(start_stack):
+    """The rotation window of docs/better-auth.md, section 6: never a 5xx, and it ends."""
+    refetch_interval = 8  # long beside the 2 s rotation, so the new key surely lands inside it
+    stack = start_stack(
+        rotation_interval=2,
+        grace_period=300,
+        api_env={"BETTER_AUTH_JWKS_REFETCH_INTERVAL": str(refetch_interval)},
+    )
+    try:
+        api, ba = stack.api, stack.ba
+        judy = ba.sign_up("Judy")
+        token1 = judy.token()
+        fetched = time.monotonic()
+        assert api.get("/api/v1/me", token=token1).status == 200  # the API's one fetch
+
+        token2, _ = _wait_for_new_kid(judy, {jwt_parts(token1)[0]["kid"]})
+        refused = api.get("/api/v1/me", token=token2)
+        assert time.monotonic() - fetched < refetch_interval, "the new key came too late to test the window"
+        assert refused.status == 401, ("a key newer than the API's key set", refused)
+        assert refused.json["code"] == "invalid_token", refused
+
+        time.sleep(max(0, fetched + refetch_interval + 0.2 - time.monotonic()))
+        accepted = api.get("/api/v1/me", token=token2)
+        assert accepted.status == 200, ("the same token once the refetch interval has passed", accepted)
+    finally:
+        stack.stop()
 
 
 def test_a_key_past_its_grace_period_is_refused(start_stack):

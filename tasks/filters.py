@@ -4,7 +4,9 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
 
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
-MAX_SEARCH_LENGTH = 1000
+# 200 characters of 4 UTF-8 bytes, percent-encoded, fit with every other list parameter in the
+# query string limit (todo_api/edge.py, MAX_QUERY_STRING_BYTES).
+MAX_SEARCH_LENGTH = 200
 
 
 class CompletedFilter(BaseFilterBackend):
@@ -48,6 +50,12 @@ class LiteralSearchFilter(SearchFilter):
 class StrictOrderingFilter(OrderingFilter):
     """Unknown ordering fields are a 400, not silently ignored; ties break on id."""
 
+    def get_ordering(self, request, queryset, view):
+        # DRF reads `ordering=` as "no ordering given"; it names no field, like `ordering=,`.
+        if request.query_params.get(self.ordering_param) == "":
+            raise ValidationError({self.ordering_param: ["Name at least one field, or leave ordering out."]})
+        return super().get_ordering(request, queryset, view)
+
     def remove_invalid_fields(self, queryset, fields, view, request):
         allowed = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
         unknown = [field for field in fields if field.removeprefix("-") not in allowed]
@@ -74,6 +82,7 @@ class StrictOrderingFilter(OrderingFilter):
                 "explode": False,
                 "schema": {
                     "type": "array",
+                    "minItems": 1,  # `ordering=` names no field: a 400
                     "items": {"type": "string", "enum": [*fields, *(f"-{name}" for name in fields)]},
                 },
             }

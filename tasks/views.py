@@ -5,6 +5,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -19,24 +20,47 @@ from tasks.serializers import TASK_FIELDS, TaskSerializer, represent_task
 
 
 class TaskPagination(LimitOffsetPagination):
-    """Limit/offset pages whose total arrives with the rows: one query (COUNT(*) OVER ()), not two."""
+    """Limit/offset pages whose total arrives with the rows: one query (COUNT(*) OVER ()), not two.
+
+    `limit` and `offset` outside their documented ranges are a 400 naming the parameter: a client
+    whose page size silently became the default would never learn of its bug.
+    """
 
     default_limit = 20
     max_limit = 100
-    max_offset = 2**31  # past any real list; larger ones would overflow the databases' OFFSET
+    max_offset = 2**31 - 1  # past any real list, and an int32 in every generated client
+
+    def get_limit(self, request):
+        return self._integer_param(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request):
+        return self._integer_param(request, self.offset_query_param, 0, 0, self.max_offset)
+
+    @staticmethod
+    def _integer_param(request, name, default, minimum, maximum):
+        value = request.query_params.get(name)
+        if value is None:
+            return default
+        if not (value.isascii() and value.isdigit() and minimum <= int(value) <= maximum):
+            raise ValidationError({name: [f"Must be an integer from {minimum} to {maximum}."]})
+        return int(value)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
         self.limit, self.offset = self.get_limit(request), self.get_offset(request)
-        rows = []
-        if self.offset < self.max_offset:
-            page = queryset.annotate(total_count=Window(Count("pk")))[self.offset : self.offset + self.limit]
-            rows = list(page)
+        page = queryset.annotate(total_count=Window(Count("pk")))[self.offset : self.offset + self.limit]
+        rows = list(page)
         # A page past the end has no row to read the total from.
         self.count = rows[0]["total_count"] if rows else queryset.count()
         for row in rows:
             del row["total_count"]
         return rows
+
+    def get_schema_operation_parameters(self, view):
+        limit, offset = super().get_schema_operation_parameters(view)
+        limit["schema"].update(minimum=1, maximum=self.max_limit, default=self.default_limit)
+        offset["schema"].update(minimum=0, maximum=self.max_offset, default=0)
+        return [limit, offset]
 
 
 @extend_schema_view(
@@ -83,6 +107,13 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
 
     def get_queryset(self):
         return Task.objects.owned_by(self.request.user)
+
+    def filter_queryset(self, queryset):
+        # DRF runs the filter backends in get_object too: `?completed=false` would turn a detail
+        # route's completed task into a 404. List parameters mean nothing on a detail route.
+        if self.detail:
+            return queryset
+        return super().filter_queryset(queryset)
 
     def list(self, request, *args, **kwargs):
         rows = self.filter_queryset(self.get_queryset()).values(*TASK_FIELDS)

@@ -4,8 +4,10 @@ For tests that need real processes, threads and sockets (concurrency, request li
 is created for the server and dropped after it, whatever DATABASE_URL the suite itself runs on.
 """
 
+import contextlib
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import time
@@ -56,14 +58,16 @@ class LiveServer:
             LOG_LEVEL="WARNING",
             **extra_env,
         )
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-            cwd=REPO,
-            env=env,
-            check=True,
-            timeout=120,
-            stdin=subprocess.DEVNULL,
-        )
+        # As in production (the Dockerfile): collectstatic, then gunicorn with gunicorn.conf.py.
+        for command in (["migrate"], ["collectstatic"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *command, "--noinput", "--verbosity", "0"],
+                cwd=REPO,
+                env=env,
+                check=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            )
         argv = gunicorn_argv(
             *("--bind", "127.0.0.1:0", "--workers", str(workers), "--worker-class", "gthread"),
             *("--threads", str(threads), "--log-level", "info", "--error-logfile", "-"),
@@ -72,6 +76,10 @@ class LiveServer:
         self.port = listening_port(self.server)
         # Every worker needs Django loaded; one ready worker is enough here.
         self.server.wait_until(lambda: self.request("GET", "/readyz")[0] == 200, "get ready")
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def process(self):
@@ -98,13 +106,42 @@ class LiveServer:
             )
         except OSError:
             return None, None, {}
-        is_json = response.headers.get("Content-Type", "").startswith("application/json")
+        content_type = response.headers.get("Content-Type", "")
+        is_json = content_type.split(";")[0].endswith("json")  # also application/vnd.oai.openapi+json
         return response.status, response.json() if is_json else None, response.headers
+
+    def raw(self, data, timeout=10):
+        """(status, headers, body) of raw bytes sent on one connection, read until the server closes it.
+
+        For what http.client will not send: malformed requests, oversized lines and headers.
+        """
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as connection:
+            with contextlib.suppress(OSError):  # the server may answer and close before taking everything
+                connection.sendall(data)
+            received = b""
+            while chunk := connection.recv(65536):
+                received += chunk
+        head, _, body = received.partition(b"\r\n\r\n")
+        status_line, *header_lines = head.decode("latin-1").split("\r\n")
+        headers = {name.lower(): value for name, value in (line.split(": ", 1) for line in header_lines)}
+        if headers.get("transfer-encoding") == "chunked":
+            body = _dechunked(body)
+        return int(status_line.split()[1]), headers, body
 
     def stop(self):
         if self.server is not None:
             self.server.stop()
         self._admin(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(self.database)))
+
+
+def _dechunked(data):
+    body = b""
+    while True:
+        size_line, _, data = data.partition(b"\r\n")
+        size = int(size_line.split(b";")[0], 16)
+        if size == 0:
+            return body
+        body, data = body + data[:size], data[size + 2 :]
 
 
 def hs256_token(sub, lifetime=600, **claims):

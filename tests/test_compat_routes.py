@@ -233,3 +233,12 @@ def test_concurrent_toggles_lose_no_update(token_for, alice_sub):
         task.refresh_from_db()
         assert task.completed is False
     assert client.patch(url).json()["completed"] is True
+
+
+def test_complete_ignores_list_parameters(alice):
+    task = create(alice, completed=True)
+
+    response = alice.patch(f"{tasks_of(alice)}/{task.pk}/complete?completed=true&search=other")
+
+    assert response.status_code == HTTPStatus.OK
+    assert response.json()["completed"] is False

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from authbridge.verifier import MAX_TOKEN_LENGTH
 from tests.processes import REPO, Gunicorn, clean_env, free_port
 
 CPUS = len(os.sched_getaffinity(0))
@@ -41,6 +42,14 @@ def test_the_defaults_suit_a_sync_django_app_on_this_machine():
     assert (config["keepalive"], config["timeout"], config["graceful_timeout"]) == ("75", "30", "8")
     assert (config["max_requests"], config["accesslog"], config["errorlog"]) == ("0", "None", "-")
     assert config["logger_class"] == "<JsonLogger()>"
+
+
+def test_the_request_limits_let_the_largest_token_through():
+    config = gunicorn_config()
+
+    assert config["limit_request_line"] == "8190"  # gunicorn's maximum
+    assert int(config["limit_request_field_size"]) >= len("Authorization: Bearer \r\n") + MAX_TOKEN_LENGTH
+    assert config["limit_request_fields"] == "100"
 
 
 def test_the_platforms_port_is_used():

@@ -147,3 +147,17 @@ def test_me_describes_the_caller_from_their_token(alice, slash):
 
     assert response.status_code == HTTPStatus.OK
     assert response.json() == {"id": alice.sub, "email": "alice@example.com", "name": "Alice"}
+
+
+LIST_PARAMETERS = "?completed=false&search=nothing-like-it&ordering=no-such-field&limit=abc&offset=-1"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_a_detail_route_ignores_list_parameters(alice, method):
+    task = create(alice, completed=True)
+    body = {"title": "Buy milk", "completed": True} if method in ("PUT", "PATCH") else None
+
+    send = getattr(alice, method.lower())
+    response = send(f"/api/v1/tasks/{task.pk}{LIST_PARAMETERS}", body, format="json")
+
+    assert response.status_code in (HTTPStatus.OK, HTTPStatus.NO_CONTENT), response.content

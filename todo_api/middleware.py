@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 
+from todo_api.edge import MAX_QUERY_STRING_BYTES
 from todo_api.errors import DATABASE_ERRORS, database_unavailable, error_response
 
 logger = logging.getLogger(__name__)
@@ -38,6 +39,25 @@ class BodySizeLimitMiddleware:
             return error_response(400, "bad_request", "The Content-Length header is not a number.")
         if length > self.limit:
             return error_response(413, "payload_too_large", f"The request body is over {self.limit} bytes.")
+        return self.get_response(request)
+
+
+class QueryStringLimitMiddleware:
+    """A query string over MAX_QUERY_STRING_BYTES is a 414 under any server, in process too.
+
+    The bound is below gunicorn's request-line limit (todo_api/edge.py), so the client always
+    learns the query string's own limit rather than one that depends on the path's length.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        # WSGI passes the raw bytes as Latin-1 characters: the length is the length in bytes.
+        if len(request.META.get("QUERY_STRING", "")) > MAX_QUERY_STRING_BYTES:
+            return error_response(
+                414, "uri_too_long", f"The query string is over {MAX_QUERY_STRING_BYTES} bytes."
+            )
         return self.get_response(request)
 
 

@@ -8,6 +8,8 @@ from django.core.validators import ProhibitNullCharactersValidator
 from drf_spectacular.openapi import AutoSchema
 from rest_framework import serializers
 
+from authbridge.verifier import MAX_TOKEN_LENGTH
+from todo_api.edge import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, MAX_QUERY_STRING_BYTES
 from todo_api.errors import error_body
 
 # The tag of each operation, by the first path prefix that matches. The tags' order and descriptions
@@ -68,8 +70,8 @@ PAGE_EXAMPLE = {
 class ErrorCase(NamedTuple):
     """One error an operation can answer, documented with an example of the body it really sends.
 
-    `when` says which operations can give it: "token" (operations that need one), "public" (those
-    that do not), "body" (with a
+    `when` says which operations can give it: "any" (every one), "token" (operations that need one),
+    "public" (those that do not), "body" (with a
     request body), "query" (with query parameters), "path:<name>" or "header:<Name>" (with that
     parameter), "response:<status>" (declaring that status themselves). A `code` of None: no body.
     """
@@ -184,6 +186,25 @@ ERRORS = [
         description="The body is not `application/json`.",
     ),
     ErrorCase(
+        "uri_too_long",
+        "any",
+        414,
+        "uri_too_long",
+        message=f"The query string is over {MAX_QUERY_STRING_BYTES} bytes.",
+        description=f"The query string is over {MAX_QUERY_STRING_BYTES} bytes (or the request line over "
+        "what the server reads).",
+    ),
+    ErrorCase(
+        "request_header_fields_too_large",
+        "any",
+        431,
+        "request_header_fields_too_large",
+        message=f"A header field is over {LIMIT_REQUEST_FIELD_SIZE} bytes, or there are more than "
+        f"{LIMIT_REQUEST_FIELDS} of them.",
+        description=f"A header is over {LIMIT_REQUEST_FIELD_SIZE} bytes (a token may have "
+        f"{MAX_TOKEN_LENGTH} characters), or there are more than {LIMIT_REQUEST_FIELDS} headers.",
+    ),
+    ErrorCase(
         "database_unavailable",
         "token",
         503,
@@ -228,7 +249,7 @@ def _conditions(operation):
     if "requestBody" in operation:
         found.add("body")
     needs_token = any(requirement for requirement in operation.get("security", []))
-    found.add("token" if needs_token else "public")
+    found |= {"any", "token" if needs_token else "public"}
     return found
 
 
