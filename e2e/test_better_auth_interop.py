@@ -10,7 +10,6 @@ import json
 import secrets
 import subprocess
 import time
-
 from urllib.parse import quote
 
 import jwt as pyjwt

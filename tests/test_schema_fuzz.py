@@ -13,7 +13,6 @@ from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection
 from schemathesis.core.parameters import ParameterLocation
-from schemathesis.specs.openapi.checks import negative_data_rejection
 
 from tests.live_server import LiveServer, hs256_token
 from todo_api.wsgi import application

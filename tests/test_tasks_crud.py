@@ -3,6 +3,8 @@
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
+import pytest
+
 from tasks.models import Task
 from tests.support.api import TITLE_REQUIRED, as_json, both_slash_forms
 
