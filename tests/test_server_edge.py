@@ -83,7 +83,7 @@ def served_ordering_fields(server):
     assert status == HTTPStatus.OK
     [ordering] = [
         parameter
-        for parameter in schema["paths"]["/api/{user_id}/tasks/"]["get"]["parameters"]
+        for parameter in schema["paths"]["/api/{user_id}/tasks"]["get"]["parameters"]
         if parameter["name"] == "ordering"
     ]
     return [value for value in ordering["schema"]["items"]["enum"] if not value.startswith("-")]
