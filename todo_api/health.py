@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from tasks.models import Task
+from todo_api.drain import is_draining
 from todo_api.errors import DATABASE_RETRY_AFTER_SECONDS, error_body
 
 status_serializer = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
@@ -27,7 +28,10 @@ def healthz(request):
 @authentication_classes([])
 @permission_classes([AllowAny])
 def readyz(request):
-    """Readiness: the database answers a real query on our own tables."""
+    """Readiness: the process is not shutting down and the database answers a real query on our tables."""
+    if is_draining():
+        body = error_body(503, "draining", "This server is shutting down.")
+        return Response(body, status=503)
     try:
         Task.objects.exists()
     except DatabaseError:
