@@ -25,7 +25,7 @@ REPLICAS = ("r1", "r2", "r3")
 WORKERS, THREADS = 2, 2
 # What one replica serves at once; the balancer queues the rest instead of piling them on a backlog.
 SERVER_MAXCONN = WORKERS * THREADS
-DRAIN_SECONDS = 2
+DRAIN_SECONDS = 3
 CHECK_INTERVAL_MS = 500
 START_TIMEOUT = 60
 
@@ -40,11 +40,12 @@ defaults
     log global
     # One line per failed request (its termination state says which side failed), none for the rest.
     option httplog
-    option dontlog-normal
     timeout connect 1s
     timeout client 30s
     timeout server 30s
     timeout queue 30s
+    # A check slower than this fails (a replica too busy to answer its probe in 2 s is unwell).
+    timeout check 2s
     timeout http-request 10s
     # One request per server connection: a replica never closes an idle connection under a request.
     option http-server-close
@@ -62,9 +63,10 @@ backend replicas
     option httpchk
     http-check send meth GET uri /readyz ver HTTP/1.1 hdr Host 127.0.0.1
     http-check expect status 200
-    # Out of rotation at the first failed check (a draining replica says 503 at once), back after two;
-    # and at once when live traffic cannot connect (a crashed replica), not only at the next check.
-    default-server check inter {interval}ms fastinter {interval}ms downinter {interval}ms fall 1 rise 2
+    # Out of rotation after two failed checks, within a second of a replica's drain starting (it says
+    # 503 at once); back after two good ones. And at once when live traffic cannot connect (a crashed
+    # replica), not only at the next check.
+    default-server check inter {interval}ms fastinter {interval}ms downinter {interval}ms fall 2 rise 2
     default-server observe layer4 error-limit 1 on-error mark-down maxconn {maxconn}
     # Which replica answered, so the tests can see the spread.
     http-response set-header X-Served-By %s
@@ -151,14 +153,12 @@ class HAProxy:
                 data = b"".join(iter(lambda: stats.recv(65536), b""))
         except OSError:
             return {}
-        lines = data.decode().splitlines()
-        header = lines[0].lstrip("# ").split(",")
-        rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:] if line]
-        return {
-            row["svname"]: row["status"]
-            for row in rows
-            if row["pxname"] == "replicas" and row["svname"] in REPLICAS
-        }
+        header, *rows = data.decode().splitlines()
+        fields = header.lstrip("# ").split(",")
+        # Only the fields up to the status: later ones (check details) may contain commas.
+        fields = fields[: fields.index("status") + 1]
+        rows = [dict(zip(fields, row.split(",")[: len(fields)], strict=True)) for row in rows if row]
+        return {row["svname"]: row["status"] for row in rows if row["pxname"] == "replicas"}
 
     def wait_for(self, name, state):
         wait_until(

@@ -29,11 +29,13 @@ class Connection:
     def __init__(self, port):
         self.port = port
         self.streams = None
+        self.local_address = None
 
     async def request(self, method, path, token, body=None):
         """(status, JSON body, headers); reconnects first if the previous response closed the connection."""
         if self.streams is None:
             self.streams = await asyncio.open_connection("127.0.0.1", self.port)
+            self.local_address = self.streams[1].get_extra_info("sockname")
         reader, writer = self.streams
         data = json.dumps(body).encode() if body is not None else b""
         head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n"
@@ -72,7 +74,7 @@ async def user(port, token, deadline, result):
                 )
                 note(result, status, body, headers)
         except (TimeoutError, OSError, asyncio.IncompleteReadError) as error:
-            result.failures.append(("connection", repr(error)))
+            result.failures.append(("connection", f"{error!r} on {connection.local_address}"))
             connection.close()
     connection.close()
 
