@@ -40,6 +40,7 @@ defaults
     log global
     # One line per failed request (its termination state says which side failed), none for the rest.
     option httplog
+    option dontlog-normal
     timeout connect 1s
     timeout client 30s
     timeout server 30s
