@@ -1,6 +1,7 @@
 """Graceful drain under gunicorn: from SIGTERM on, /readyz is 503 while the worker still serves."""
 
 import signal
+import socket
 import time
 from http import HTTPStatus
 
@@ -64,3 +65,25 @@ def test_a_drain_delay_as_long_as_the_graceful_timeout_stops_gunicorn_at_start(t
         RuntimeError, match="GUNICORN_DRAIN_SECONDS must be less than GUNICORN_GRACEFUL_TIMEOUT"
     ):
         LiveServer(tmp_path, extra_env={"GUNICORN_DRAIN_SECONDS": "8", "GUNICORN_GRACEFUL_TIMEOUT": "8"})
+
+
+def test_a_kept_alive_connection_is_served_during_the_drain_then_closed_cleanly(tmp_path):
+    server = LiveServer(tmp_path, workers=1, threads=2, extra_env={"GUNICORN_DRAIN_SECONDS": "1"})
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
+            connection.sendall(request)
+            before = connection.recv(65536)
+            server.process.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            connection.sendall(request)
+            during = connection.recv(65536)
+            exit_status = server.process.wait(timeout=15)
+            after = connection.recv(65536)  # a reset would raise ConnectionResetError here
+    finally:
+        server.stop()
+
+    assert before.startswith(b"HTTP/1.1 200")
+    assert during.startswith(b"HTTP/1.1 200")
+    assert exit_status == 0
+    assert after == b""  # an orderly close (FIN): nothing lost, nothing cut
