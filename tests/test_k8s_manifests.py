@@ -14,13 +14,15 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.32.0"
-CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"  # its own venv, installed by ./dev test
+# Their own venv, installed by ./dev test (requirements-k8s.txt).
+KUBECTL = REPO / ".venv-k8s" / "bin" / "kubectl"
+CHECKOV = REPO / ".venv-k8s" / "bin" / "checkov"
 OVERLAYS = ["production", "dapr"]
 
 
 def render(overlay):
     result = subprocess.run(
-        ["kubectl", "kustomize", str(K8S / "overlays" / overlay)],
+        [KUBECTL, "kustomize", K8S / "overlays" / overlay],
         capture_output=True,
         text=True,
         timeout=60,
