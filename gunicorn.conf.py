@@ -92,3 +92,18 @@ class JsonLogger(Logger):
 
 
 logger_class = JsonLogger
+
+
+# --- Graceful drain (todo_api/drain.py) ----------------------------------------------------------
+# Seconds a stopping worker keeps serving while /readyz answers 503, so that a balancer checking it
+# takes it out of rotation before its socket closes (HAProxy: about `inter` x `fall`). Kubernetes'
+# preStop sleep does the same before SIGTERM, so 0 suits it. Part of graceful_timeout, not added to it.
+drain_seconds = env_number("GUNICORN_DRAIN_SECONDS", 0, kind=float)
+if drain_seconds >= graceful_timeout:
+    raise SystemExit("GUNICORN_DRAIN_SECONDS must be less than GUNICORN_GRACEFUL_TIMEOUT")
+
+
+def post_worker_init(worker):
+    from todo_api.drain import drain_on_sigterm
+
+    drain_on_sigterm(worker, drain_seconds)

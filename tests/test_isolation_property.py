@@ -51,7 +51,6 @@ class IsolationMachine(RuleBasedStateMachine):
 
     def __init__(self, clients, subs):
         super().__init__()
-        Task.objects.all().delete()  # each run starts from no tasks; the users stay
         self.clients = clients
         self.subs = subs
         self.model = {user: {} for user in USERS}
@@ -220,8 +219,12 @@ def people(db, token_for):
 def test_no_sequence_of_operations_lets_a_user_see_or_touch_anothers_tasks(people):
     clients, subs = people
 
+    def fresh_machine():
+        Task.objects.all().delete()  # each run starts from no tasks; the users stay
+        return IsolationMachine(clients, subs)
+
     run_state_machine_as_test(
-        lambda: IsolationMachine(clients, subs),
+        fresh_machine,
         settings=settings(
             max_examples=30,
             stateful_step_count=20,

@@ -58,3 +58,20 @@ def env_list(name: str, default: Iterable[str] = ()) -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "day": 86400}
+
+
+def env_rate(name):
+    """A rate such as `600/min` as (600, 60); None when unset or blank."""
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    count, _, period = value.strip().partition("/")
+    seconds = RATE_PERIODS.get(period.strip().lower())
+    if not count.strip().isdigit() or int(count) < 1 or seconds is None:
+        raise ImproperlyConfigured(
+            f"{name} must be a count per s, min, hour or day, such as 600/min; got {value!r}"
+        )
+    return int(count), seconds

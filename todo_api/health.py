@@ -8,7 +8,8 @@ from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from tasks.models import Task
-from todo_api.errors import database_unavailable
+from todo_api.drain import is_draining
+from todo_api.errors import database_unavailable, error_response
 from todo_api.schema import ErrorSerializer
 
 status_serializer = inline_serializer("ProbeStatus", {"status": serializers.CharField()})
@@ -38,7 +39,9 @@ def healthz(request):
 @authentication_classes([])
 @permission_classes([AllowAny])
 def readyz(request):
-    """Readiness: the database answers a real query on our own tables."""
+    """Readiness: the process is not shutting down and the database answers a real query on our tables."""
+    if is_draining():
+        return error_response(503, "draining", "This server is shutting down.")
     try:
         Task.objects.exists()
     except DatabaseError:

@@ -7,7 +7,7 @@ import dj_database_url
 from corsheaders.defaults import default_headers as default_cors_headers
 from django.core.exceptions import ImproperlyConfigured
 
-from todo_api.env import env_bool, env_list, env_number, env_str
+from todo_api.env import env_bool, env_list, env_number, env_rate, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -194,6 +194,22 @@ if BETTER_AUTH["JWKS_URL"] and urlsplit(BETTER_AUTH["JWKS_URL"]).scheme not in (
 if BETTER_AUTH["SECRET"] is not None and len(BETTER_AUTH["SECRET"]) < 32:
     raise ImproperlyConfigured("BETTER_AUTH_SECRET must be at least 32 characters long")
 
+# Per-user rate limit (todo_api/throttling.py), e.g. 600/min; unset: no limit. Counted in Redis when
+# REDIS_URL is set, so that all replicas share it; otherwise per process.
+API_USER_RATE = env_rate("API_USER_RATE")
+REDIS_URL = env_str("REDIS_URL") or None
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+}
+if REDIS_URL:
+    CACHES["throttle"] = {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Short: a Redis that stops answering costs one request a quarter second, then is skipped.
+        "OPTIONS": {"socket_connect_timeout": 0.25, "socket_timeout": 0.25},
+    }
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["authbridge.authentication.BetterAuthJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -201,6 +217,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "todo_api.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "todo_api.errors.api_exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["todo_api.throttling.UserRateThrottle"],
     "UNAUTHENTICATED_USER": None,
 }
 

@@ -7,3 +7,7 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "todo_api.settings")
 
 application = get_wsgi_application()
+
+from todo_api.throttling import warn_if_per_process  # noqa: E402 (needs the settings loaded above)
+
+warn_if_per_process()

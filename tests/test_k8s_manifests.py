@@ -1,0 +1,153 @@
+"""deploy/k8s: each overlay renders with `kubectl kustomize`, every object is valid for the Kubernetes
+version docs/deploy.md names, checkov finds nothing it does not justify, and the settings that make a
+rollout drain cleanly hold together."""
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import kubernetes_validate
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+K8S = REPO / "deploy" / "k8s"
+KUBERNETES_VERSION = "1.32.0"
+# Their own venv, installed by ./dev test (requirements-k8s.txt).
+KUBECTL = REPO / ".venv-k8s" / "bin" / "kubectl"
+CHECKOV = REPO / ".venv-k8s" / "bin" / "checkov"
+OVERLAYS = ["production", "dapr"]
+
+
+def render(overlay):
+    result = subprocess.run(
+        [KUBECTL, "kustomize", K8S / "overlays" / overlay],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def objects(overlay):
+    return {(item["kind"], item["metadata"]["name"]): item for item in yaml.safe_load_all(render(overlay))}
+
+
+def config_map(rendered):
+    return next(item for (kind, _), item in rendered.items() if kind == "ConfigMap")["data"]
+
+
+def without_config_name(containers):
+    return [{key: value for key, value in container.items() if key != "envFrom"} for container in containers]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_every_object_is_valid_for_the_documented_kubernetes_version(overlay):
+    rendered = objects(overlay)
+
+    for item in rendered.values():
+        kubernetes_validate.validate(item, KUBERNETES_VERSION, strict=True)
+    assert {kind for kind, _ in rendered} == {
+        "Namespace",
+        "ServiceAccount",
+        "ConfigMap",
+        "Service",
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+        "Job",
+    }
+    assert f"Kubernetes {KUBERNETES_VERSION.rsplit('.', 1)[0]}" in (REPO / "docs" / "deploy.md").read_text()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_checkov_fails_nothing_and_every_skip_is_justified_in_the_docs(overlay, tmp_path):
+    manifest = tmp_path / f"{overlay}.yaml"
+    manifest.write_text(render(overlay))
+
+    result = subprocess.run(
+        [CHECKOV, "-f", manifest, "--framework", "kubernetes", "--skip-download", "--output", "json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    report = json.loads(result.stdout)["results"]
+    assert [check["check_id"] for check in report["failed_checks"]] == []
+    assert report["passed_checks"]
+    docs = (REPO / "docs" / "deploy.md").read_text()
+    for check in report["skipped_checks"]:
+        assert re.search(rf"`{check['check_id']}`: \S", docs), (
+            f"{check['check_id']} is skipped without a reason"
+        )
+
+
+def test_pods_get_longer_to_stop_than_the_drain_and_the_graceful_timeout_together():
+    rendered = objects("production")
+    pod = rendered["Deployment", "todo-api"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    pre_stop_seconds = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    graceful_timeout = int(config_map(rendered)["GUNICORN_GRACEFUL_TIMEOUT"])
+
+    assert pod["terminationGracePeriodSeconds"] > pre_stop_seconds + graceful_timeout
+
+
+def test_the_api_runs_three_probed_non_root_replicas_on_a_read_only_filesystem():
+    rendered = objects("production")
+    deployment = rendered["Deployment", "todo-api"]["spec"]
+    pod = deployment["template"]["spec"]
+    (container,) = pod["containers"]
+
+    assert (
+        deployment["replicas"] == rendered["HorizontalPodAutoscaler", "todo-api"]["spec"]["minReplicas"] == 3
+    )
+    assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    assert container["startupProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    assert rendered["PodDisruptionBudget", "todo-api"]["spec"]["maxUnavailable"] == 1
+
+
+def test_the_probes_host_header_is_an_allowed_host():
+    rendered = objects("production")
+    (container,) = rendered["Deployment", "todo-api"]["spec"]["template"]["spec"]["containers"]
+    allowed = config_map(rendered)["DJANGO_ALLOWED_HOSTS"].split(",")
+
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"]:
+        assert container[probe]["httpGet"]["httpHeaders"] == [{"name": "Host", "value": "localhost"}]
+    assert "localhost" in allowed
+
+
+def test_secrets_are_files_of_the_secret_and_the_migration_uses_the_direct_database_url():
+    rendered = objects("production")
+    config = config_map(rendered)
+    job = rendered["Job", "todo-api-migrate"]["spec"]["template"]["spec"]
+    (migrate,) = job["containers"]
+
+    assert config["DATABASE_URL_FILE"] == "/run/secrets/todo-api/DATABASE_URL"
+    assert config["DJANGO_SECRET_KEY_FILE"] == "/run/secrets/todo-api/DJANGO_SECRET_KEY"
+    assert migrate["command"] == ["python", "manage.py", "migrate", "--noinput"]
+    assert migrate["env"] == [
+        {"name": "DATABASE_URL_FILE", "value": "/run/secrets/todo-api/DATABASE_DIRECT_URL"}
+    ]
+    assert job["volumes"][0]["secret"]["secretName"] == "todo-api-secrets"
+
+
+def test_the_dapr_overlay_adds_the_sidecar_and_leaves_the_app_container_as_it_is():
+    production, dapr = objects("production"), objects("dapr")
+    pod = dapr["Deployment", "todo-api"]["spec"]["template"]
+    annotations = pod["metadata"]["annotations"]
+
+    assert annotations["dapr.io/enabled"] == "true"
+    assert annotations["dapr.io/app-port"] == "8000"
+    # The same container; only the ConfigMap's name differs, by the hash of its changed content.
+    assert without_config_name(pod["spec"]["containers"]) == without_config_name(
+        production["Deployment", "todo-api"]["spec"]["template"]["spec"]["containers"]
+    )
+    assert "127.0.0.1" in config_map(dapr)["DJANGO_ALLOWED_HOSTS"].split(",")
