@@ -67,17 +67,33 @@ def test_a_drain_delay_as_long_as_the_graceful_timeout_stops_gunicorn_at_start(t
         LiveServer(tmp_path, extra_env={"GUNICORN_DRAIN_SECONDS": "8", "GUNICORN_GRACEFUL_TIMEOUT": "8"})
 
 
+def read_response(connection):
+    """One whole response (head and Content-Length body), however the packets split it."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += connection.recv(65536)
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = int(
+        next(
+            line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+        )
+    )
+    while len(body) < length:
+        body += connection.recv(65536)
+    return received
+
+
 def test_a_kept_alive_connection_is_served_during_the_drain_then_closed_cleanly(tmp_path):
     server = LiveServer(tmp_path, workers=1, threads=2, extra_env={"GUNICORN_DRAIN_SECONDS": "1"})
     request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
     try:
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as connection:
             connection.sendall(request)
-            before = connection.recv(65536)
+            before = read_response(connection)
             server.process.send_signal(signal.SIGTERM)
             time.sleep(0.3)
             connection.sendall(request)
-            during = connection.recv(65536)
+            during = read_response(connection)
             exit_status = server.process.wait(timeout=15)
             after = connection.recv(65536)  # a reset would raise ConnectionResetError here
     finally:

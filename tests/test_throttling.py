@@ -15,7 +15,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from tests.live_server import LiveServer, hs256_token
-from tests.processes import REPO, clean_env, free_port
+from tests.support.environment import REPO, clean_env
+from tests.support.http import free_port
 from todo_api.env import env_rate
 from todo_api.throttling import UserRateThrottle, warn_if_per_process
 

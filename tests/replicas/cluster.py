@@ -17,8 +17,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from tests.live_server import OUR_PREFIXES, POSTGRES_URL, SECRET, _database_url
-from tests.processes import free_port
+from tests.live_server import POSTGRES_URL, SECRET, _database_url
+from tests.support.environment import clean_env
+from tests.support.http import free_port
 
 REPO = Path(__file__).resolve().parents[2]
 REPLICAS = ("r1", "r2", "r3")
@@ -200,9 +201,7 @@ class Cluster:
             raise
 
     def _env(self):
-        scrubbed = (*OUR_PREFIXES, "REDIS_")
-        env = {name: value for name, value in os.environ.items() if not name.startswith(scrubbed)}
-        env.update(
+        return clean_env(
             DATABASE_URL=self.database_url,
             BETTER_AUTH_SECRET=SECRET,
             DJANGO_DEBUG="0",
@@ -212,7 +211,6 @@ class Cluster:
             PYTHONUNBUFFERED="1",
             LOG_LEVEL="WARNING",
         )
-        return env
 
     def _admin(self, statement):
         with psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=10) as connection:

@@ -15,6 +15,8 @@ OUR_PREFIXES = (
     "BETTER_AUTH_",
     "CORS_",
     "API_",
+    "REDIS_",
+    "IDEMPOTENCY_",
     "GUNICORN_",
     "LOG_LEVEL",
     "PORT",
