@@ -1,19 +1,44 @@
-"""Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes."""
+"""Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes;
+the caller's tags and task statistics."""
 
-from django.db.models import Count, Window
+import functools
+from datetime import datetime, time, timedelta
+from urllib.parse import quote
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.db.models import Count, Q, Window
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFilter
-from tasks.models import Task
+from tasks.filters import (
+    CompletedFilter,
+    DueFilter,
+    LiteralSearchFilter,
+    PriorityFilter,
+    StrictOrderingFilter,
+    TagFilter,
+)
+from tasks.models import Priority, Tag, Task
 from tasks.permissions import PathUserIsCaller
-from tasks.serializers import TASK_FIELDS, MeSerializer, TaskSerializer, represent_task
+from tasks.serializers import (
+    TASK_COLUMNS,
+    MeSerializer,
+    StatsSerializer,
+    TagCountSerializer,
+    TaskSerializer,
+    UserStatsSerializer,
+    represent_tasks,
+    sorted_names,
+)
 
 
 class TaskPagination(LimitOffsetPagination):
@@ -42,9 +67,16 @@ class TaskViewSet(viewsets.ModelViewSet):
 
     serializer_class = TaskSerializer
     pagination_class = TaskPagination
-    filter_backends = [CompletedFilter, LiteralSearchFilter, StrictOrderingFilter]
+    filter_backends = [
+        CompletedFilter,
+        PriorityFilter,
+        TagFilter,
+        DueFilter,
+        LiteralSearchFilter,
+        StrictOrderingFilter,
+    ]
     search_fields = ["title", "description"]
-    ordering_fields = ["created_at", "updated_at", "title", "completed"]
+    ordering_fields = ["created_at", "updated_at", "title", "completed", "priority", "due_at", "completed_at"]
     ordering = ["-created_at", "-id"]
     lookup_value_regex = "[0-9]{1,18}"
     detail_route_name = "task-detail"
@@ -52,12 +84,15 @@ class TaskViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return Task.objects.owned_by(self.request.user)
 
+    # A body field that is not the task's is a 400 naming it; the compatibility routes ignore it.
+    reject_unknown_fields = True
+
     def list(self, request, *args, **kwargs):
-        rows = self.filter_queryset(self.get_queryset()).values(*TASK_FIELDS)
+        rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
         page = self.paginate_queryset(rows)
         if page is None:
-            return Response([represent_task(row) for row in rows])
-        return self.get_paginated_response([represent_task(row) for row in page])
+            return Response(represent_tasks(list(rows)))
+        return self.get_paginated_response(represent_tasks(page))
 
     def perform_create(self, serializer):
         serializer.save(owner=self.request.user)
@@ -71,12 +106,51 @@ class TaskViewSet(viewsets.ModelViewSet):
         return response
 
 
+IGNORED_FIELDS_HEADER = OpenApiParameter(
+    "X-Ignored-Fields",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description="Body fields that are not the task's and were ignored, comma-separated and "
+    "percent-encoded (at most 20 names), e.g. `category, dueDate`. Absent when none were.",
+)
+MAX_IGNORED_FIELDS_LISTED = 20
+
+
+def ignored_fields_header(names):
+    """A header value from client-chosen names: percent-encoded, so no name can break the header."""
+    listed = [quote(name, safe="") for name in names[:MAX_IGNORED_FIELDS_LISTED]]
+    return ", ".join(listed)
+
+
+@extend_schema_view(
+    create=extend_schema(parameters=[IGNORED_FIELDS_HEADER]),
+    update=extend_schema(parameters=[IGNORED_FIELDS_HEADER]),
+    partial_update=extend_schema(parameters=[IGNORED_FIELDS_HEADER]),
+)
 class UserTaskViewSet(TaskViewSet):
     """The Next.js + Better Auth todo spec's routes: `user_id` must be the caller's own id."""
 
     permission_classes = [IsAuthenticated, PathUserIsCaller]
     pagination_class = None
     detail_route_name = "user-task-detail"
+    # Those frontends send whole objects with their own extras; X-Ignored-Fields names what was dropped.
+    reject_unknown_fields = False
+    ignored_fields = ()
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        self.ignored_fields = serializer.ignored_fields
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        self.ignored_fields = serializer.ignored_fields
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.ignored_fields:
+            response["X-Ignored-Fields"] = ignored_fields_header(self.ignored_fields)
+        return response
 
     @extend_schema(request=None, responses=TaskSerializer)
     @action(detail=True, methods=["patch"])
@@ -85,6 +159,81 @@ class UserTaskViewSet(TaskViewSet):
         task = self.get_object()
         task.toggle_completed()
         return Response(self.get_serializer(task).data, status=status.HTTP_200_OK)
+
+
+def counts(queryset, **conditions):
+    """Counts of the queryset's rows meeting each condition, in one query."""
+    return queryset.aggregate(**{name: Count("pk", filter=condition) for name, condition in conditions.items()})
+
+
+def day_bounds(zone):
+    today = timezone.now().astimezone(zone).date()
+    start = datetime.combine(today, time(), tzinfo=zone)
+    return start, datetime.combine(today + timedelta(days=1), time(), tzinfo=zone)
+
+
+@functools.cache
+def time_zone_names():
+    # Only names from the zone database: ZoneInfo() alone would also open other files under its path.
+    return frozenset(available_timezones())
+
+
+def time_zone(name):
+    if name not in time_zone_names():
+        raise ValidationError({"tz": ["Unknown time zone. Send an IANA name, e.g. Europe/Paris."]})
+    return ZoneInfo(name)
+
+
+class StatsView(APIView):
+    @extend_schema(
+        responses=StatsSerializer,
+        parameters=[
+            OpenApiParameter(
+                "tz",
+                OpenApiTypes.STR,
+                description="The IANA time zone that decides what `due_today` means, e.g. `Europe/Paris`.",
+                default="UTC",
+            )
+        ],
+    )
+    def get(self, request):
+        """A dashboard summary of your tasks."""
+        start, end = day_bounds(time_zone(request.query_params.get("tz", "UTC")))
+        summary = counts(
+            Task.objects.owned_by(request.user),
+            total=Q(),
+            completed=Q(completed=True),
+            overdue=Q(completed=False, due_at__lt=timezone.now()),
+            due_today=Q(due_at__gte=start, due_at__lt=end),
+            **{priority.label: Q(priority=priority) for priority in Priority},
+        )
+        by_priority = {priority.label: summary.pop(priority.label) for priority in Priority}
+        summary["open"] = summary["total"] - summary["completed"]
+        return Response({**summary, "by_priority": by_priority})
+
+
+class UserStatsView(APIView):
+    permission_classes = [IsAuthenticated, PathUserIsCaller]
+
+    @extend_schema(responses=UserStatsSerializer)
+    def get(self, request, user_id):
+        """Your task counts, as the Next.js + Better Auth todo spec's profile pages read them."""
+        summary = counts(Task.objects.owned_by(request.user), total=Q(), completed=Q(completed=True))
+        return Response({**summary, "pending": summary["total"] - summary["completed"]})
+
+
+class TagListView(APIView):
+    @extend_schema(responses=TagCountSerializer(many=True))
+    def get(self, request):
+        """Your tags that are on at least one of your tasks, sorted ignoring case, with their task counts."""
+        tags = (
+            Tag.objects.owned_by(request.user)
+            .annotate(count=Count("tasks", filter=Q(tasks__owner=request.user)))
+            .filter(count__gt=0)
+            .values_list("name", "count")
+        )
+        count_by_name = dict(tags)
+        return Response([{"name": name, "count": count_by_name[name]} for name in sorted_names(count_by_name)])
 
 
 class MeView(APIView):

@@ -152,7 +152,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimu
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
 CORS_URLS_REGEX = r"^/api/.*$"
 # Response headers a browser app may read besides the safelisted ones.
-CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "WWW-Authenticate", "X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["Location", "Retry-After", "WWW-Authenticate", "X-Ignored-Fields", "X-Request-ID"]
 
 # Better Auth: where its signing keys are published and what its tokens must say.
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")

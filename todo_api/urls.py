@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from tasks.urls import user_router, v1_urls
+from tasks.urls import user_urls, v1_urls
 from todo_api.health import healthz, readyz
 
 urlpatterns = [
@@ -14,7 +14,7 @@ urlpatterns = [
     re_path(r"^api/redoc/?$", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     # Before the compatibility routes, whose {user_id} would otherwise match "v1".
     path("api/v1/", include(v1_urls)),
-    path("api/", include(user_router.urls)),
+    path("api/", include(user_urls)),
 ]
 
 handler400 = "todo_api.errors.bad_request"
