@@ -74,6 +74,8 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"),
             models.Index(fields=["owner", "completed"], name="task_owner_completed_idx"),
+            # due_after/due_before, overdue and has_due (see docs/performance.md for why only this one).
+            models.Index(fields=["owner", "due_at"], name="task_owner_due_idx"),
         ]
 
     def __str__(self):

@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from django.db import transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound, ValidationError
@@ -25,7 +24,7 @@ TITLE_MAX_LENGTH = max_length(Task, "title")
 DESCRIPTION_MAX_LENGTH = max_length(Task, "description")
 TAG_MAX_LENGTH = max_length(Tag, "name")
 MAX_TAGS_PER_TASK = 20
-PRIORITY_NAMES = {rank: name for rank, name in Priority.choices}
+PRIORITY_NAMES = dict(Priority.choices)
 PRIORITY_RANKS = {name: rank for rank, name in Priority.choices}
 
 
@@ -119,12 +118,18 @@ def clean_tag_name(name):
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"},
+        "items": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": TAG_MAX_LENGTH,
+            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
+        },
         "maxItems": MAX_TAGS_PER_TASK,
         "default": [],
         "description": (
-            f"At most {MAX_TAGS_PER_TASK} names of 1 to {TAG_MAX_LENGTH} characters, trimmed; names differing "
-            "only in case are one tag, spelled as you first wrote it. Sent on PUT or PATCH, it replaces "
+            f"At most {MAX_TAGS_PER_TASK} names of 1 to {TAG_MAX_LENGTH} characters, trimmed; names "
+            "differing only in case are one tag, spelled as you first wrote it. Sent on PUT or PATCH, it "
+            "replaces "
             "the list. Returned sorted case-insensitively."
         ),
         "example": ["Errands", "Home"],
@@ -206,7 +211,10 @@ def represent_task(values, tag_names):
     """A task's JSON shape from a dict of its TASK_COLUMNS: lists build it from `.values()` rows
     directly, because DRF's per-field serialization costs far more than the query."""
     return {
-        **values,
+        "id": values["id"],
+        "title": values["title"],
+        "description": values["description"],
+        "completed": values["completed"],
         "completed_at": timestamp(values["completed_at"]),
         "priority": PRIORITY_NAMES[values["priority"]],
         "due_at": timestamp(values["due_at"]),

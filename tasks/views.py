@@ -163,7 +163,9 @@ class UserTaskViewSet(TaskViewSet):
 
 def counts(queryset, **conditions):
     """Counts of the queryset's rows meeting each condition, in one query."""
-    return queryset.aggregate(**{name: Count("pk", filter=condition) for name, condition in conditions.items()})
+    return queryset.aggregate(
+        **{name: Count("pk", filter=condition) for name, condition in conditions.items()}
+    )
 
 
 def day_bounds(zone):
@@ -233,7 +235,9 @@ class TagListView(APIView):
             .values_list("name", "count")
         )
         count_by_name = dict(tags)
-        return Response([{"name": name, "count": count_by_name[name]} for name in sorted_names(count_by_name)])
+        return Response(
+            [{"name": name, "count": count_by_name[name]} for name in sorted_names(count_by_name)]
+        )
 
 
 class MeView(APIView):

@@ -17,7 +17,7 @@ FORBIDDEN = {"status": 403, "code": "permission_denied", "message": "The user id
 
 
 def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z")
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def as_json(task):
@@ -27,6 +27,10 @@ def as_json(task):
         "title": task.title,
         "description": task.description,
         "completed": task.completed,
+        "completed_at": iso(task.completed_at),
+        "priority": task.get_priority_display(),
+        "due_at": iso(task.due_at),
+        "tags": sorted(tag.name for tag in task.tags.all()),
         "created_at": iso(task.created_at),
         "updated_at": iso(task.updated_at),
     }

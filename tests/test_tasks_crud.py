@@ -13,7 +13,7 @@ NOT_FOUND = {"status": 404, "code": "not_found", "message": "Not found."}
 
 
 def iso(moment):
-    return moment.isoformat().replace("+00:00", "Z")
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
 
 
 def as_json(task):
@@ -24,6 +24,10 @@ def as_json(task):
         "title": task.title,
         "description": task.description,
         "completed": task.completed,
+        "completed_at": iso(task.completed_at),
+        "priority": task.get_priority_display(),
+        "due_at": iso(task.due_at),
+        "tags": sorted(tag.name for tag in task.tags.all()),
         "created_at": iso(task.created_at),
         "updated_at": iso(task.updated_at),
     }

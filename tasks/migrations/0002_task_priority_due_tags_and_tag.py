@@ -5,45 +5,74 @@ import django.db.models.functions.text
 from django.conf import settings
 from django.db import migrations, models
 
+import tasks.operations
+
 
 class Migration(migrations.Migration):
+    # Safe on a live table: nullable columns and a constant db_default are catalog changes on
+    # PostgreSQL (no rewrite), the new tables start empty, and the index is built CONCURRENTLY,
+    # which cannot run inside a transaction.
+    atomic = False
 
     dependencies = [
-        ('tasks', '0001_initial'),
+        ("tasks", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='task',
-            name='completed_at',
+            model_name="task",
+            name="completed_at",
             field=models.DateTimeField(blank=True, editable=False, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='due_at',
+            model_name="task",
+            name="due_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='task',
-            name='priority',
-            field=models.SmallIntegerField(choices=[(1, 'low'), (2, 'medium'), (3, 'high')], db_default=2, default=2),
+            model_name="task",
+            name="priority",
+            field=models.SmallIntegerField(
+                choices=[(1, "low"), (2, "medium"), (3, "high")], db_default=2, default=2
+            ),
         ),
         migrations.CreateModel(
-            name='Tag',
+            name="Tag",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=50)),
-                ('owner', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='tags', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=50)),
+                (
+                    "owner",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tags",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='task',
-            name='tags',
-            field=models.ManyToManyField(blank=True, related_name='tasks', to='tasks.tag'),
+            model_name="task",
+            name="tags",
+            field=models.ManyToManyField(blank=True, related_name="tasks", to="tasks.tag"),
         ),
         migrations.AddConstraint(
-            model_name='tag',
-            constraint=models.UniqueConstraint(models.F('owner'), django.db.models.functions.text.Lower('name'), name='tag_owner_name_ci_unique'),
+            model_name="tag",
+            constraint=models.UniqueConstraint(
+                models.F("owner"),
+                django.db.models.functions.text.Lower("name"),
+                name="tag_owner_name_ci_unique",
+            ),
+        ),
+        tasks.operations.AddIndexConcurrentlyOnPostgres(
+            model_name="task",
+            index=models.Index(fields=["owner", "due_at"], name="task_owner_due_idx"),
         ),
     ]
