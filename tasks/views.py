@@ -163,13 +163,16 @@ class UserTaskViewSet(TaskViewSet):
 
 def counts(queryset, **conditions):
     """Counts of the queryset's rows meeting each condition, in one query."""
-    return queryset.aggregate(
-        **{name: Count("pk", filter=condition) for name, condition in conditions.items()}
+    # Aggregates may not share a field's name (completed, priority): they are named apart, then back.
+    totals = queryset.aggregate(
+        **{f"{name}__count": Count("pk", filter=condition) for name, condition in conditions.items()}
     )
+    return {name: totals[f"{name}__count"] for name in conditions}
 
 
-def day_bounds(zone):
-    today = timezone.now().astimezone(zone).date()
+def day_bounds(zone, now):
+    """The day containing `now` in `zone`, midnight to midnight (23 or 25 hours when clocks change)."""
+    today = now.astimezone(zone).date()
     start = datetime.combine(today, time(), tzinfo=zone)
     return start, datetime.combine(today + timedelta(days=1), time(), tzinfo=zone)
 
@@ -200,12 +203,13 @@ class StatsView(APIView):
     )
     def get(self, request):
         """A dashboard summary of your tasks."""
-        start, end = day_bounds(time_zone(request.query_params.get("tz", "UTC")))
+        now = timezone.now()
+        start, end = day_bounds(time_zone(request.query_params.get("tz", "UTC")), now)
         summary = counts(
             Task.objects.owned_by(request.user),
             total=Q(),
             completed=Q(completed=True),
-            overdue=Q(completed=False, due_at__lt=timezone.now()),
+            overdue=Q(completed=False, due_at__lt=now),
             due_today=Q(due_at__gte=start, due_at__lt=end),
             **{priority.label: Q(priority=priority) for priority in Priority},
         )
