@@ -1,4 +1,4 @@
-"""Fields a task lacks: a 400 naming them on /api/v1; ignored, but named in X-Ignored-Fields, on /api/{user_id}."""
+"""Body fields a task lacks: a 400 naming them on /api/v1, named in X-Ignored-Fields on /api/{user_id}."""
 
 import json
 from http import HTTPStatus
