@@ -162,7 +162,10 @@ def tags_named(owner, names):
     insensitive unique constraint, and the SELECT after it sees the winner's committed row."""
     if not names:
         return []
-    Tag.objects.bulk_create([Tag(owner=owner, name=name) for name in names], ignore_conflicts=True)
+    # Inserted in one order whatever the client's, so two requests adding [a, b] and [b, a] never
+    # wait on each other's uncommitted rows in a deadlock.
+    in_order = sorted(names, key=str.lower)
+    Tag.objects.bulk_create([Tag(owner=owner, name=name) for name in in_order], ignore_conflicts=True)
     return list(Tag.objects.owned_by(owner).named(*names))
 
 
