@@ -224,3 +224,12 @@ def test_priority_is_stored_as_its_rank(alice):
     task = create(alice, "t", priority="high")
 
     assert Task.objects.get(pk=task["id"]).priority == Priority.HIGH == 3
+
+
+@FAMILIES
+def test_a_tag_name_both_users_have_finds_each_ones_own_tasks(alice, bob, family):
+    create(alice, "alice's", tags=["Work"])
+    create(bob, "bob's", tags=["work"])
+
+    assert titles(alice, family, "tag=WORK") == ["alice's"]
+    assert titles(bob, family, "tag=WORK") == ["bob's"]
