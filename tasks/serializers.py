@@ -61,7 +61,13 @@ class PriorityField(serializers.Field):
         return PRIORITY_NAMES[value]
 
 
-RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?(Z|[+-]\d\d:\d\d)", re.ASCII)
+# RFC 3339's date-time with years 1900-9999: the schema declares it, so generated clients and fuzzers
+# know it; parse_rfc3339 then checks the calendar and the range once moved to UTC.
+RFC3339_PATTERN = (
+    r"^(19\d\d|[2-9]\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 
@@ -83,9 +89,15 @@ DATETIME_HINT = (
 )
 
 
-@extend_schema_field(
-    {"type": "string", "format": "date-time", "nullable": True, "example": "2026-12-01T17:00:00Z"}
-)
+DATETIME_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": RFC3339_PATTERN,
+    "example": "2026-12-01T17:00:00Z",
+}
+
+
+@extend_schema_field({**DATETIME_SCHEMA, "nullable": True})
 class OffsetDateTimeField(serializers.Field):
     """RFC 3339 with an offset, or null; a naive time would be guessed in some zone, so it is refused."""
 
@@ -115,15 +127,18 @@ def clean_tag_name(name):
     return name
 
 
+# No control characters (Unicode's Cc), and something left once trimmed (str.strip's whitespace).
+NO_CONTROL = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+NOT_SPACE_OR_CONTROL = (
+    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+TAG_PATTERN = f"^{NO_CONTROL}*{NOT_SPACE_OR_CONTROL}{NO_CONTROL}*$"
+
+
 @extend_schema_field(
     {
         "type": "array",
-        "items": {
-            "type": "string",
-            "minLength": 1,
-            "maxLength": TAG_MAX_LENGTH,
-            "pattern": "^[^\\u0000-\\u001f\\u007f-\\u009f]*$",
-        },
+        "items": {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": TAG_PATTERN},
         "maxItems": MAX_TAGS_PER_TASK,
         "default": [],
         "description": (
@@ -285,8 +300,11 @@ def unknown_field_message(name):
     ]
 )
 class TaskSerializer(serializers.ModelSerializer):
-    """Unknown body fields are a 400 naming them, unless the view sets `reject_unknown_fields`
-    to False; then they are ignored and listed in `ignored_fields`."""
+    """A task. A body field a task does not have is a 400 that names it (and the field probably
+    meant); read-only fields sent back unchanged, as read, are ignored."""
+
+    # The schema declares it too (additionalProperties: false, todo_api/schema.py).
+    reject_unknown_fields = True
 
     title = StrictCharField(min_length=1, max_length=TITLE_MAX_LENGTH)
     description = StrictCharField(
@@ -316,8 +334,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def check_unknown_fields(self, data):
         unknown = sorted(name for name in data if name not in self.fields)
-        view = self.context.get("view")
-        if unknown and getattr(view, "reject_unknown_fields", True):
+        if unknown and self.reject_unknown_fields:
             raise ValidationError({name: [unknown_field_message(name)] for name in unknown})
         self.ignored_fields = unknown
 
@@ -354,6 +371,14 @@ class TaskSerializer(serializers.ModelSerializer):
         if tag_names is not None:
             instance.tags.set(tags_named(instance.owner, tag_names))
         return instance
+
+
+class CompatTaskSerializer(TaskSerializer):
+    """A task on /api/{user_id}/tasks. Body fields a task does not have are ignored, since the
+    frontends written for these routes send whole objects with their own extras; the response's
+    X-Ignored-Fields header names them."""
+
+    reject_unknown_fields = False
 
 
 class TagCountSerializer(serializers.Serializer):

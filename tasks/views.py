@@ -31,6 +31,7 @@ from tasks.models import Priority, Tag, Task
 from tasks.permissions import PathUserIsCaller
 from tasks.serializers import (
     TASK_COLUMNS,
+    CompatTaskSerializer,
     MeSerializer,
     StatsSerializer,
     TagCountSerializer,
@@ -84,9 +85,6 @@ class TaskViewSet(viewsets.ModelViewSet):
     def get_queryset(self):
         return Task.objects.owned_by(self.request.user)
 
-    # A body field that is not the task's is a 400 naming it; the compatibility routes ignore it.
-    reject_unknown_fields = True
-
     def list(self, request, *args, **kwargs):
         rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
         page = self.paginate_queryset(rows)
@@ -124,9 +122,12 @@ def ignored_fields_header(names):
 
 
 @extend_schema_view(
-    create=extend_schema(parameters=[IGNORED_FIELDS_HEADER]),
-    update=extend_schema(parameters=[IGNORED_FIELDS_HEADER]),
-    partial_update=extend_schema(parameters=[IGNORED_FIELDS_HEADER]),
+    # One Task in responses for both families; only what they accept as a request differs.
+    list=extend_schema(responses=TaskSerializer(many=True)),
+    retrieve=extend_schema(responses=TaskSerializer),
+    create=extend_schema(responses={201: TaskSerializer}, parameters=[IGNORED_FIELDS_HEADER]),
+    update=extend_schema(responses=TaskSerializer, parameters=[IGNORED_FIELDS_HEADER]),
+    partial_update=extend_schema(responses=TaskSerializer, parameters=[IGNORED_FIELDS_HEADER]),
 )
 class UserTaskViewSet(TaskViewSet):
     """The Next.js + Better Auth todo spec's routes: `user_id` must be the caller's own id."""
@@ -134,8 +135,7 @@ class UserTaskViewSet(TaskViewSet):
     permission_classes = [IsAuthenticated, PathUserIsCaller]
     pagination_class = None
     detail_route_name = "user-task-detail"
-    # Those frontends send whole objects with their own extras; X-Ignored-Fields names what was dropped.
-    reject_unknown_fields = False
+    serializer_class = CompatTaskSerializer
     ignored_fields = ()
 
     def perform_create(self, serializer):
@@ -197,6 +197,7 @@ class StatsView(APIView):
                 "tz",
                 OpenApiTypes.STR,
                 description="The IANA time zone that decides what `due_today` means, e.g. `Europe/Paris`.",
+                enum=sorted(time_zone_names()),
                 default="UTC",
             )
         ],

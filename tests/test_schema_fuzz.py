@@ -105,12 +105,18 @@ def aim_at_alice(case, alice_sub):
 
 def lenient_checks(case):
     """Checks that do not apply: `limit` and `offset` fall back to their defaults rather than
-    refuse a value that is not a natural number (tests/test_tasks_list.py), so such a case
-    is not expected to be rejected."""
+    refuse a value that is not a natural number (tests/test_tasks_list.py), and `priority` and
+    `ordering` also read the comma form, trimmed (`high, low` is two valid values), so such a
+    case is not expected to be rejected."""
     query = case.query or {}
     paging = [str(query[name]) for name in ("limit", "offset") if name in query]
     if any(not value.isdigit() or not value.isascii() for value in paging):
         return [negative_data_rejection]
+    for name in ("priority", "ordering"):
+        values = query.get(name, [])
+        for value in map(str, values if isinstance(values, list) else [values]):
+            if "," in value or value != value.strip():
+                return [negative_data_rejection]
     return []
 
 

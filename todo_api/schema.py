@@ -43,6 +43,8 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         # Only what a client writes: responses carry whatever the token or admin stored.
         if direction != "request":
             return schema
+        if getattr(serializer, "reject_unknown_fields", False):
+            schema["additionalProperties"] = False
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
                 continue
