@@ -1,7 +1,8 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from tasks.views import MeView, StatsView, TagListView, TaskViewSet, UserStatsView, UserTaskViewSet
+from tasks.summaries import StatsView, TagListView, UserStatsView
+from tasks.views import MeView, TaskViewSet, UserTaskViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):

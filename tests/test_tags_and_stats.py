@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from tasks.models import Tag, Task
-from tasks.views import day_bounds
+from tasks.summaries import day_bounds
 
 
 def create(client, title="t", **fields):
