@@ -21,7 +21,18 @@ from tasks.filters import MAX_SEARCH_LENGTH
 
 pytestmark = pytest.mark.e2e
 
-TASK_FIELDS = {"id", "title", "description", "completed", "created_at", "updated_at"}
+TASK_FIELDS = {
+    "id",
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "due_at",
+    "tags",
+    "created_at",
+    "updated_at",
+}
 # What Better Auth publishes for each algorithm (no "use" member, kid = the key row id).
 JWK_SHAPES = {
     "EdDSA": {"kty": "OKP", "crv": "Ed25519", "members": {"alg", "kid", "kty", "crv", "x"}},

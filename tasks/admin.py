@@ -1,9 +1,13 @@
 """Tasks in the Django admin, for staff signed in with Django's own session login."""
 
+from django import forms
 from django.contrib import admin
-from django.db.models import Q
+from django.db.models import Count, Q
+from django.utils import timezone
+from rest_framework.exceptions import ValidationError
 
-from tasks.models import Task
+from tasks.models import Tag, Task
+from tasks.serializers import TagNamesField, sorted_names, tags_named
 
 
 class OwnerFilter(admin.SimpleListFilter):
@@ -36,16 +40,119 @@ class OwnerFilter(admin.SimpleListFilter):
         }
 
 
+class OverdueFilter(admin.SimpleListFilter):
+    """As the API's `overdue`: open and past due."""
+
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        overdue = Q(due_at__lt=timezone.now(), completed=False)
+        if self.value() == "yes":
+            return queryset.filter(overdue)
+        if self.value() == "no":
+            return queryset.exclude(overdue)
+        return queryset
+
+
+class TaskAdminForm(forms.ModelForm):
+    """Tags as names, one per line, checked as the API checks them and resolved among the owner's
+    own tags: a list of every user's tags to pick from would leak names and not scale."""
+
+    tag_names = forms.CharField(
+        label="Tags",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="One tag per line; a name differing only in case is the owner's existing tag.",
+    )
+
+    class Meta:
+        model = Task
+        fields = ["owner", "title", "description", "priority", "due_at", "completed"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.initial["tag_names"] = "\n".join(sorted_names(tag.name for tag in self.instance.tags.all()))
+
+    def clean_tag_names(self):
+        lines = [line for line in self.cleaned_data["tag_names"].splitlines() if line.strip()]
+        try:
+            return TagNamesField().to_internal_value(lines)
+        except ValidationError as error:
+            raise forms.ValidationError(error.detail) from error
+
+
 @admin.register(Task)
 class TaskAdmin(admin.ModelAdmin):
-    list_display = ("title", "owner", "completed", "created_at", "updated_at")
-    list_filter = ("completed", OwnerFilter)
-    search_fields = ("title", "description", "owner__email", "=owner__sub")
+    form = TaskAdminForm
+    list_display = (
+        "title",
+        "owner",
+        "priority",
+        "due_at",
+        "tag_list",
+        "completed",
+        "created_at",
+        "updated_at",
+    )
+    list_filter = ("completed", "priority", OverdueFilter, "due_at", OwnerFilter)
+    search_fields = ("title", "description", "owner__email", "=owner__sub", "tags__name")
     date_hierarchy = "created_at"
     list_select_related = ("owner",)
     # Never a <select> of every user.
     autocomplete_fields = ("owner",)
-    fields = ("owner", "title", "description", "completed", "created_at", "updated_at")
-    readonly_fields = ("created_at", "updated_at")
+    fields = (
+        "owner",
+        "title",
+        "description",
+        "priority",
+        "due_at",
+        "tag_names",
+        "completed",
+        "completed_at",
+        "created_at",
+        "updated_at",
+    )
+    readonly_fields = ("completed_at", "created_at", "updated_at")
     # A COUNT(*) of the whole table on every page is slow on a big table; the filtered count stays.
     show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("tags")
+
+    @admin.display(description="tags")
+    def tag_list(self, task):
+        return ", ".join(sorted_names(tag.name for tag in task.tags.all()))
+
+    def save_model(self, request, obj, form, change):
+        if "completed" in form.changed_data or (not change and obj.completed):
+            obj.completed_at = timezone.now() if obj.completed else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        task = form.instance
+        task.tags.set(tags_named(task.owner, form.cleaned_data["tag_names"]))
+
+
+@admin.register(Tag)
+class TagAdmin(admin.ModelAdmin):
+    """A user's tags: renamed, merged by hand, or deleted (which takes them off their tasks)."""
+
+    list_display = ("name", "owner", "task_count")
+    list_filter = (OwnerFilter,)
+    search_fields = ("name", "owner__email", "=owner__sub")
+    list_select_related = ("owner",)
+    autocomplete_fields = ("owner",)
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(task_count=Count("tasks"))
+
+    @admin.display(description="tasks", ordering="task_count")
+    def task_count(self, tag):
+        return tag.task_count

@@ -1,16 +1,59 @@
-"""A task belongs to exactly one user; every view finds tasks through `owned_by`.
+"""A task belongs to exactly one user; every view finds tasks (and tags) through
+`owned_by`.
 
 Code that already holds a task it was allowed to see (the serializer's UPDATE, the toggle) and code
 that is not about one user (readiness, the admin) uses `Task.objects` directly.
 """
 
+import functools
+import operator
+
 from django.conf import settings
 from django.db import models, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
 class VersionMismatch(Exception):
     """The task's version is none of those the writer allowed (an If-Match that no longer holds)."""
+
+
+class Priority(models.IntegerChoices):
+    """Stored as a rank, so ordering by priority is low < medium < high and indexes stay small."""
+
+    LOW = 1, "low"
+    MEDIUM = 2, "medium"
+    HIGH = 3, "high"
+
+
+class TagQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        """A user's tags are theirs alone, as their tasks are."""
+        return self.filter(owner=user)
+
+    def named(self, *names):
+        """The tags with these names in any case, compared with the database's lower(), as the
+        unique constraint is: Unicode-aware on PostgreSQL, ASCII-only on SQLite."""
+        matches = [models.Q(name_key=Lower(models.Value(name))) for name in names]
+        return self.alias(name_key=Lower("name")).filter(functools.reduce(operator.or_, matches))
+
+
+class Tag(models.Model):
+    """A user's label for tasks. Its identity is the name in any case; it keeps the first spelling used."""
+
+    # No index of its own: the unique constraint's index starts with the owner.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tags", db_index=False
+    )
+    name = models.CharField(max_length=50)
+
+    objects = TagQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint("owner", Lower("name"), name="tag_owner_name_ci_unique")]
+
+    def __str__(self):
+        return self.name
 
 
 class TaskQuerySet(models.QuerySet):
@@ -29,6 +72,13 @@ class Task(models.Model):
     title = models.CharField(max_length=200)
     description = models.TextField(max_length=1000, blank=True, default="")
     completed = models.BooleanField(default=False)
+    # Set by the server when `completed` becomes true, cleared when it becomes false.
+    completed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # db_default: adding the column to a live table is a catalog change on PostgreSQL, not a rewrite.
+    # A plain SmallIntegerField, not Positive...: that one's CHECK would scan the table when added.
+    priority = models.SmallIntegerField(choices=Priority, default=Priority.MEDIUM, db_default=Priority.MEDIUM)
+    due_at = models.DateTimeField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, blank=True, related_name="tasks")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # One more on every write (save, QuerySet.update, write): the task's ETag is built from it. The
@@ -42,6 +92,8 @@ class Task(models.Model):
         indexes = [
             models.Index(fields=["owner", "-created_at", "-id"], name="task_owner_created_idx"),
             models.Index(fields=["owner", "completed"], name="task_owner_completed_idx"),
+            # due_after/due_before, overdue and has_due (see docs/performance.md for why only this one).
+            models.Index(fields=["owner", "due_at"], name="task_owner_due_idx"),
         ]
 
     def __str__(self):
@@ -95,8 +147,15 @@ class Task(models.Model):
             return self.delete()
 
     def toggle_completed(self, *, versions=None):
-        """Flips `completed` of the row as it is, so concurrent toggles lose no update."""
-        self.write(lambda task: {"completed": not task.completed}, versions=versions)
+        """Flips `completed` of the row as it is, so concurrent toggles lose no update; `completed_at`
+        follows from the row's own old value, not from what this request read."""
+        self.write(
+            lambda task: {
+                "completed": not task.completed,
+                "completed_at": None if task.completed else timezone.now(),
+            },
+            versions=versions,
+        )
 
 
 class IdempotencyKey(models.Model):

@@ -1,8 +1,30 @@
 """What a client may write to a task, validated strictly, and what it reads back."""
 
-from rest_framework import serializers
+import difflib
+import re
+import unicodedata
+from datetime import UTC, datetime
 
-from tasks.models import Task
+from django.db import connection, transaction
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+
+from tasks.models import Priority, Tag, Task
+
+
+def max_length(model, name):
+    """A limit written once, on the model, and enforced from there by the API too."""
+    return model._meta.get_field(name).max_length
+
+
+TITLE_MAX_LENGTH = max_length(Task, "title")
+DESCRIPTION_MAX_LENGTH = max_length(Task, "description")
+TAG_MAX_LENGTH = max_length(Tag, "name")
+MAX_TAGS_PER_TASK = 20
+PRIORITY_NAMES = dict(Priority.choices)
+PRIORITY_RANKS = {name: rank for rank, name in Priority.choices}
 
 
 class StrictCharField(serializers.CharField):
@@ -23,39 +45,391 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-TASK_FIELDS = ["id", "title", "description", "completed", "created_at", "updated_at"]
+@extend_schema_field({"type": "string", "enum": list(PRIORITY_RANKS), "default": "medium"})
+class PriorityField(serializers.Field):
+    """One of the names, exactly: "High", 3 and null are refused. Stored as its rank."""
+
+    default_error_messages = {"invalid": "Must be one of: low, medium, high."}
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or data not in PRIORITY_RANKS:
+            self.fail("invalid")
+        return PRIORITY_RANKS[data]
+
+    def to_representation(self, value):
+        return PRIORITY_NAMES[value]
 
 
-def _timestamp(value):
+# RFC 3339's date-time with years 1900-9999: the schema declares it, so generated clients and fuzzers
+# know it; parse_rfc3339 then checks the calendar and the range once moved to UTC.
+RFC3339_PATTERN = (
+    r"^(19\d\d|[2-9]\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
+    r"T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+)
+RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def parse_rfc3339(value):
+    """An aware datetime in UTC from an RFC 3339 date-time with an offset; None for anything else."""
+    if not isinstance(value, str) or not RFC3339.fullmatch(value):
+        return None
+    try:
+        moment = datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):  # e.g. month 13, or past year 9999 once moved to UTC
+        return None
+    return moment if moment >= EARLIEST else None
+
+
+DATETIME_HINT = (
+    "Send an RFC 3339 date-time with an offset, between 1900-01-01 and 9999-12-31, "
+    'e.g. "2026-12-01T17:00:00Z" or "2026-12-01T18:00:00+01:00".'
+)
+
+
+DATETIME_SCHEMA = {
+    "type": "string",
+    "format": "date-time",
+    "pattern": RFC3339_PATTERN,
+    "example": "2026-12-01T17:00:00Z",
+}
+
+
+@extend_schema_field({**DATETIME_SCHEMA, "nullable": True})
+class OffsetDateTimeField(serializers.Field):
+    """RFC 3339 with an offset, or null; a naive time would be guessed in some zone, so it is refused."""
+
+    default_error_messages = {"invalid": DATETIME_HINT}
+
+    def __init__(self, **kwargs):
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data):
+        moment = parse_rfc3339(data)
+        if moment is None:
+            self.fail("invalid")
+        return moment
+
+    def to_representation(self, value):
+        return timestamp(value)
+
+
+def clean_tag_name(name):
+    if not isinstance(name, str):
+        raise ValidationError("Each tag must be a string.")
+    name = name.strip()
+    if not 1 <= len(name) <= TAG_MAX_LENGTH:
+        raise ValidationError(f"Each tag must be 1 to {TAG_MAX_LENGTH} characters long, once trimmed.")
+    if any(unicodedata.category(character) == "Cc" for character in name):
+        raise ValidationError("Tags cannot contain control characters.")
+    return name
+
+
+# No control characters (Unicode's Cc), and something left once trimmed (str.strip's whitespace).
+NO_CONTROL = "[^\\u0000-\\u001f\\u007f-\\u009f]"
+NOT_SPACE_OR_CONTROL = (
+    "[^\\u0000-\\u0020\\u007f-\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000]"
+)
+TAG_PATTERN = f"^{NO_CONTROL}*{NOT_SPACE_OR_CONTROL}{NO_CONTROL}*$"
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH, "pattern": TAG_PATTERN},
+        "maxItems": MAX_TAGS_PER_TASK,
+        "default": [],
+        "description": (
+            f"At most {MAX_TAGS_PER_TASK} names of 1 to {TAG_MAX_LENGTH} characters, trimmed; names "
+            "differing only in case are one tag, spelled as you first wrote it. Sent on PUT or PATCH, it "
+            "replaces "
+            "the list. Returned sorted case-insensitively."
+        ),
+        "example": ["Errands", "Home"],
+    }
+)
+class TagNamesField(serializers.Field):
+    """A list of tag names, trimmed, each case-insensitive name once (its first spelling)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list):
+            raise ValidationError("Must be an array of strings.")
+        names = {}
+        for name in map(clean_tag_name, data):
+            names.setdefault(name.lower(), name)
+        if len(names) > MAX_TAGS_PER_TASK:
+            raise ValidationError(f"At most {MAX_TAGS_PER_TASK} tags per task.")
+        return list(names.values())
+
+    def to_representation(self, value):
+        return sorted_names(tag.name for tag in value.all())
+
+
+def sorted_names(names):
+    return sorted(names, key=lambda name: (name.lower(), name))
+
+
+def tags_named(owner, names):
+    """The owner's tags with these names, created where missing. Two requests creating the same new
+    tag at once both get it: the loser's INSERT is skipped (ON CONFLICT DO NOTHING) on the case-
+    insensitive unique constraint, and the SELECT after it sees the winner's committed row."""
+    if not names:
+        return []
+    # Inserted in one order whatever the client's, so two requests adding [a, b] and [b, a] never
+    # wait on each other's uncommitted rows in a deadlock.
+    in_order = sorted(names, key=str.lower)
+    Tag.objects.bulk_create([Tag(owner=owner, name=name) for name in in_order], ignore_conflicts=True)
+    return list(Tag.objects.owned_by(owner).named(*names))
+
+
+TASK_FIELDS = [
+    "id",
+    "title",
+    "description",
+    "completed",
+    "completed_at",
+    "priority",
+    "due_at",
+    "tags",
+    "created_at",
+    "updated_at",
+]
+# A task's own columns, as a list reads them with `.values()`; its tags come from one more query.
+TASK_COLUMNS = [name for name in TASK_FIELDS if name != "tags"]
+READ_ONLY_FIELDS = ["id", "completed_at", "created_at", "updated_at"]
+# Names other todo apps give these fields, for the "did you mean" of an unknown field.
+FIELD_ALIASES = {
+    "due": "due_at",
+    "due_date": "due_at",
+    "deadline": "due_at",
+    "category": "tags",
+    "categories": "tags",
+    "labels": "tags",
+    "tag": "tags",
+    "done": "completed",
+    "is_completed": "completed",
+    "status": "completed",
+    "name": "title",
+    "text": "title",
+    "body": "description",
+    "notes": "description",
+}
+
+
+def timestamp(value):
     # As DRF's DateTimeField renders UTC: ISO 8601 with a "Z".
-    return value.isoformat().replace("+00:00", "Z")
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def represent_task(values):
-    """A task's JSON shape from a dict of its TASK_FIELDS: lists build it from `.values()` rows
+def represent_task(values, tag_names):
+    """A task's JSON shape from a dict of its TASK_COLUMNS: lists build it from `.values()` rows
     directly, because DRF's per-field serialization costs far more than the query."""
     return {
-        **values,
-        "created_at": _timestamp(values["created_at"]),
-        "updated_at": _timestamp(values["updated_at"]),
+        "id": values["id"],
+        "title": values["title"],
+        "description": values["description"],
+        "completed": values["completed"],
+        "completed_at": timestamp(values["completed_at"]),
+        "priority": PRIORITY_NAMES[values["priority"]],
+        "due_at": timestamp(values["due_at"]),
+        "tags": sorted_names(tag_names),
+        "created_at": timestamp(values["created_at"]),
+        "updated_at": timestamp(values["updated_at"]),
     }
 
 
+def tag_names_by_task(task_ids):
+    """{task id: its tag names}, for many tasks in one query. Plain SQL: on the list's hot path,
+    building this join with the ORM cost more CPU than running it (docs/performance.md)."""
+    names = {task_id: [] for task_id in task_ids}
+    if not names:
+        return names
+    placeholders = ", ".join(["%s"] * len(names))
+    # Only the model's own table names are formatted in; every value is a query parameter.
+    sql = (
+        f"SELECT link.task_id, tag.name FROM {Task.tags.through._meta.db_table} link "  # noqa: S608
+        f"JOIN {Tag._meta.db_table} tag ON tag.id = link.tag_id WHERE link.task_id IN ({placeholders})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(names))
+        for task_id, name in cursor.fetchall():
+            names[task_id].append(name)
+    return names
+
+
+def represent_tasks(rows):
+    """Tasks from `.values()` rows, with the tags of all of them read in one query."""
+    tag_names = tag_names_by_task(row["id"] for row in rows)
+    return [represent_task(row, tag_names[row["id"]]) for row in rows]
+
+
+def suggestion_for(name):
+    """The task field a client most likely meant by an unknown one: dueDate → due_at."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")
+    if snake in TASK_FIELDS:
+        return snake
+    if snake in FIELD_ALIASES:
+        return FIELD_ALIASES[snake]
+    close = difflib.get_close_matches(snake, TASK_FIELDS, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+def unknown_field_message(name):
+    suggestion = suggestion_for(name)
+    if suggestion is None:
+        return "Unknown field."
+    return f'Unknown field. Did you mean "{suggestion}"?'
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A task",
+            value={
+                "id": 42,
+                "title": "Renew passport",
+                "description": "Photos first",
+                "completed": False,
+                "completed_at": None,
+                "priority": "high",
+                "due_at": "2026-12-01T17:00:00Z",
+                "tags": ["Errands", "Paperwork"],
+                "created_at": "2026-11-27T09:30:00Z",
+                "updated_at": "2026-11-27T09:30:00Z",
+            },
+            response_only=True,
+        ),
+        OpenApiExample(
+            "A new task",
+            value={
+                "title": "Renew passport",
+                "priority": "high",
+                "due_at": "2026-12-01T18:00:00+01:00",
+                "tags": ["Errands", "Paperwork"],
+            },
+            request_only=True,
+        ),
+    ]
+)
 class TaskSerializer(serializers.ModelSerializer):
-    title = StrictCharField(min_length=1, max_length=200)
-    description = StrictCharField(max_length=1000, allow_blank=True, required=False, trim_whitespace=False)
+    """A task. A body field a task does not have is a 400 that names it (and the field probably
+    meant); read-only fields sent back unchanged, as read, are ignored."""
+
+    # The schema declares it too (additionalProperties: false, todo_api/schema.py).
+    reject_unknown_fields = True
+
+    title = StrictCharField(min_length=1, max_length=TITLE_MAX_LENGTH)
+    description = StrictCharField(
+        max_length=DESCRIPTION_MAX_LENGTH, allow_blank=True, required=False, trim_whitespace=False
+    )
     completed = StrictBooleanField(required=False)
+    completed_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text="When `completed` last became true (server time); null while not completed.",
+    )
+    priority = PriorityField(required=False)
+    due_at = OffsetDateTimeField(required=False, help_text=f"When the task is due, or null. {DATETIME_HINT}")
+    tags = TagNamesField(required=False)
 
     class Meta:
         model = Task
         fields = TASK_FIELDS
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = READ_ONLY_FIELDS
+
+    ignored_fields = ()
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            self.check_unknown_fields(data)
+        return super().to_internal_value(data)
+
+    def check_unknown_fields(self, data):
+        unknown = sorted(name for name in data if name not in self.fields)
+        if unknown and self.reject_unknown_fields:
+            raise ValidationError({name: [unknown_field_message(name)] for name in unknown})
+        self.ignored_fields = unknown
 
     def to_representation(self, instance):
-        return represent_task({name: getattr(instance, name) for name in TASK_FIELDS})
+        values = {name: getattr(instance, name) for name in TASK_COLUMNS}
+        return represent_task(values, [tag.name for tag in instance.tags.all()])
 
+    @transaction.atomic
+    def create(self, validated_data):
+        tag_names = validated_data.pop("tags", [])
+        if validated_data.get("completed"):
+            validated_data["completed_at"] = timezone.now()
+        task = Task.objects.create(**validated_data)
+        task.tags.set(tags_named(task.owner, tag_names))
+        return task
+
+    @transaction.atomic
     def update(self, instance, validated_data):
-        """Task.write: an UPDATE, never Model.save(), which would INSERT the task again when a
-        concurrent DELETE removed it after it was read; only of a version If-Match allows."""
-        instance.write(lambda task: validated_data, versions=self.context.get("versions"))
+        """Task.write: an UPDATE, never Model.save() (which would INSERT the task again when a
+        concurrent DELETE removed it after it was read), only of a version If-Match allows. The tags
+        change in the same transaction as that version, so the task's ETag covers them too."""
+        tag_names = validated_data.pop("tags", None)
+
+        def changes_for(task):
+            # Decided by the row as the write finds it, not by what this request read earlier.
+            changes = dict(validated_data)
+            if "completed" in changes and changes["completed"] != task.completed:
+                changes["completed_at"] = timezone.now() if changes["completed"] else None
+            return changes
+
+        instance.write(changes_for, versions=self.context.get("versions"))
+        if tag_names is not None:
+            instance.tags.set(tags_named(instance.owner, tag_names))
         return instance
+
+
+class CompatTaskSerializer(TaskSerializer):
+    """A task on /api/{user_id}/tasks. Body fields a task does not have are ignored, since the
+    frontends written for these routes send whole objects with their own extras; the response's
+    X-Ignored-Fields header names them."""
+
+    reject_unknown_fields = False
+
+
+class TagCountSerializer(serializers.Serializer):
+    name = serializers.CharField(help_text="The tag, spelled as its owner first wrote it.")
+    count = serializers.IntegerField(help_text="How many of the caller's tasks carry it.")
+
+
+class PriorityCountsSerializer(serializers.Serializer):
+    low = serializers.IntegerField()
+    medium = serializers.IntegerField()
+    high = serializers.IntegerField()
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A dashboard",
+            value={
+                "total": 12,
+                "completed": 5,
+                "open": 7,
+                "overdue": 2,
+                "due_today": 1,
+                "by_priority": {"low": 3, "medium": 6, "high": 3},
+            },
+        )
+    ]
+)
+class StatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    open = serializers.IntegerField(help_text="Tasks not completed.")
+    overdue = serializers.IntegerField(help_text="Open tasks whose `due_at` has passed.")
+    due_today = serializers.IntegerField(
+        help_text="Tasks (open or not) due during today in the `tz` time zone."
+    )
+    by_priority = PriorityCountsSerializer(help_text="All tasks, by priority.")
+
+
+class UserStatsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    pending = serializers.IntegerField(help_text="Tasks not completed.")
+    completed = serializers.IntegerField()

@@ -1,5 +1,7 @@
+from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from tasks.summaries import StatsView, TagListView, UserStatsView
 from tasks.views import TaskViewSet, UserTaskViewSet
 
 
@@ -17,4 +19,12 @@ v1_router.register("tasks", TaskViewSet, basename="task")
 user_router = OptionalSlashRouter()
 user_router.register(r"(?P<user_id>[^/]+)/tasks", UserTaskViewSet, basename="user-task")
 
-v1_urls = v1_router.urls
+v1_urls = [
+    re_path(r"^tags/?$", TagListView.as_view(), name="tags"),
+    re_path(r"^stats/?$", StatsView.as_view(), name="stats"),
+    *v1_router.urls,
+]
+user_urls = [
+    re_path(r"^(?P<user_id>[^/]+)/stats/?$", UserStatsView.as_view(), name="user-stats"),
+    *user_router.urls,
+]

@@ -1,8 +1,11 @@
 """Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes."""
 
+from urllib.parse import quote
+
 from django.db.models import Count, Window
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -11,12 +14,19 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from tasks.conditional import ConditionalTaskMixin
-from tasks.filters import CompletedFilter, LiteralSearchFilter, StrictOrderingFilter
+from tasks.filters import (
+    CompletedFilter,
+    DueFilter,
+    LiteralSearchFilter,
+    PriorityFilter,
+    StrictOrderingFilter,
+    TagFilter,
+)
 from tasks.idempotency import IdempotentCreateMixin
 from tasks.models import Task
 from tasks.permissions import PathUserIsCaller
 from tasks.schema import TaskSchema
-from tasks.serializers import TASK_FIELDS, TaskSerializer, represent_task
+from tasks.serializers import TASK_COLUMNS, CompatTaskSerializer, TaskSerializer, represent_tasks
 
 
 class TaskPagination(LimitOffsetPagination):
@@ -97,9 +107,16 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
 
     serializer_class = TaskSerializer
     pagination_class = TaskPagination
-    filter_backends = [CompletedFilter, LiteralSearchFilter, StrictOrderingFilter]
+    filter_backends = [
+        CompletedFilter,
+        PriorityFilter,
+        TagFilter,
+        DueFilter,
+        LiteralSearchFilter,
+        StrictOrderingFilter,
+    ]
     search_fields = ["title", "description"]
-    ordering_fields = ["created_at", "updated_at", "title", "completed"]
+    ordering_fields = ["created_at", "updated_at", "title", "completed", "priority", "due_at", "completed_at"]
     ordering = ["-created_at", "-id"]
     lookup_value_regex = "[0-9]{1,18}"
     schema = TaskSchema()
@@ -116,11 +133,11 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
         return super().filter_queryset(queryset)
 
     def list(self, request, *args, **kwargs):
-        rows = self.filter_queryset(self.get_queryset()).values(*TASK_FIELDS)
+        rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
         page = self.paginate_queryset(rows)
         if page is None:
-            return Response([represent_task(row) for row in rows])
-        return self.get_paginated_response([represent_task(row) for row in page])
+            return Response(represent_tasks(list(rows)))
+        return self.get_paginated_response(represent_tasks(page))
 
     def perform_create(self, serializer):
         self.task = serializer.save(owner=self.request.user)
@@ -131,27 +148,58 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
         return {**super().get_success_headers(data), "Location": location}
 
 
+IGNORED_FIELDS_HEADER = OpenApiParameter(
+    "X-Ignored-Fields",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description="Body fields that are not the task's and were ignored, comma-separated and "
+    "percent-encoded (at most 20 names), e.g. `category, dueDate`. Absent when none were.",
+)
+MAX_IGNORED_FIELDS_LISTED = 20
+
+
+def ignored_fields_header(names):
+    """A header value from client-chosen names: percent-encoded, so no name can break the header."""
+    listed = [quote(name, safe="") for name in names[:MAX_IGNORED_FIELDS_LISTED]]
+    return ", ".join(listed)
+
+
 @extend_schema_view(
+    # One Task in responses for both families; only what they accept as a request differs.
     list=extend_schema(
         operation_id="compatListTasks",
         summary="List your tasks (plain array)",
         description="All of the caller's tasks as a plain array, newest first unless `ordering` says so.",
+        responses=TaskSerializer(many=True),
     ),
     create=extend_schema(
         operation_id="compatCreateTask",
         summary="Create a task",
-        description="As `POST /api/v1/tasks`, under the caller's user id.",
+        description="As `POST /api/v1/tasks`, under the caller's user id; body fields a task does not "
+        "have are ignored and named in `X-Ignored-Fields`.",
+        responses={201: TaskSerializer},
+        parameters=[IGNORED_FIELDS_HEADER],
     ),
     retrieve=extend_schema(
-        operation_id="compatGetTask", summary="Get a task", description="As `GET /api/v1/tasks/{id}`."
+        operation_id="compatGetTask",
+        summary="Get a task",
+        description="As `GET /api/v1/tasks/{id}`.",
+        responses=TaskSerializer,
     ),
     update=extend_schema(
-        operation_id="compatReplaceTask", summary="Replace a task", description="As `PUT /api/v1/tasks/{id}`."
+        operation_id="compatReplaceTask",
+        summary="Replace a task",
+        description="As `PUT /api/v1/tasks/{id}`; unknown body fields are named in `X-Ignored-Fields`.",
+        responses=TaskSerializer,
+        parameters=[IGNORED_FIELDS_HEADER],
     ),
     partial_update=extend_schema(
         operation_id="compatUpdateTask",
         summary="Update some fields of a task",
-        description="As `PATCH /api/v1/tasks/{id}`.",
+        description="As `PATCH /api/v1/tasks/{id}`; unknown body fields are named in `X-Ignored-Fields`.",
+        responses=TaskSerializer,
+        parameters=[IGNORED_FIELDS_HEADER],
     ),
     destroy=extend_schema(
         operation_id="compatDeleteTask",
@@ -171,6 +219,22 @@ class UserTaskViewSet(TaskViewSet):
     permission_classes = [IsAuthenticated, PathUserIsCaller]
     pagination_class = None
     detail_route_name = "user-task-detail"
+    serializer_class = CompatTaskSerializer
+    ignored_fields = ()
+
+    def perform_create(self, serializer):
+        super().perform_create(serializer)
+        self.ignored_fields = serializer.ignored_fields
+
+    def perform_update(self, serializer):
+        super().perform_update(serializer)
+        self.ignored_fields = serializer.ignored_fields
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if self.ignored_fields:
+            response["X-Ignored-Fields"] = ignored_fields_header(self.ignored_fields)
+        return response
 
     @extend_schema(request=None, responses=TaskSerializer)
     @action(detail=True, methods=["patch"])

@@ -8,7 +8,7 @@ from django.test import Client
 from django.utils import timezone
 
 from authbridge.models import User
-from tasks.models import Task
+from tasks.models import Priority, Tag, Task
 
 PASSWORD = "a-long-staff-password-1"
 
@@ -82,6 +82,9 @@ def test_the_task_list_shows_every_users_tasks_with_their_columns(staff, tasks):
     for column in (
         "column-title",
         "column-owner",
+        "column-priority",
+        "column-due_at",
+        "column-tag_list",
         "column-completed",
         "column-created_at",
         "column-updated_at",
@@ -166,7 +169,8 @@ def test_the_task_form_chooses_the_owner_by_autocomplete_not_a_select_of_every_u
 
 def test_staff_add_a_task_for_a_user(staff, alice_user):
     response = staff.post(
-        "/admin/tasks/task/add/", {"owner": alice_user.pk, "title": "Call mum", "description": ""}
+        "/admin/tasks/task/add/",
+        {"owner": alice_user.pk, "title": "Call mum", "description": "", "priority": 2},
     )
 
     assert response.status_code == HTTPStatus.FOUND
@@ -184,6 +188,7 @@ def test_staff_change_a_task(staff, tasks):
             "owner": task.owner.pk,
             "title": "Buy groceries today",
             "description": task.description,
+            "priority": 2,
             "completed": "on",
         },
     )
@@ -257,3 +262,94 @@ def test_an_admin_session_does_not_authenticate_the_api(staff, path):
     assert response.status_code == HTTPStatus.UNAUTHORIZED
     assert response["WWW-Authenticate"] == "Bearer"
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_the_task_list_filters_by_priority_and_overdue_and_searches_by_tag(staff, tasks):
+    past = timezone.now() - timezone.timedelta(days=1)
+    Task.objects.filter(pk=tasks["groceries"].pk).update(priority=Priority.HIGH, due_at=past)
+    Task.objects.filter(pk=tasks["taxes"].pk).update(due_at=past)  # completed: not overdue
+    tasks["garden"].tags.add(Tag.objects.create(owner=tasks["garden"].owner, name="Outdoors"))
+
+    assert titles_listed(staff.get("/admin/tasks/task/", {"priority__exact": "3"})) == {"Buy groceries"}
+    assert titles_listed(staff.get("/admin/tasks/task/", {"overdue": "yes"})) == {"Buy groceries"}
+    assert titles_listed(staff.get("/admin/tasks/task/", {"overdue": "no"})) == {
+        "File taxes",
+        "Water the garden",
+    }
+    assert titles_listed(staff.get("/admin/tasks/task/", {"q": "outdoors"})) == {"Water the garden"}
+    assert titles_listed(staff.get("/admin/tasks/task/", {"due_at__isnull": "True"})) == {"Water the garden"}
+
+
+def test_the_task_list_reads_tags_in_one_query(staff, tasks, django_assert_max_num_queries):
+    owner = tasks["garden"].owner
+    for number in range(20):
+        task = Task.objects.create(owner=owner, title=f"Task {number}")
+        task.tags.add(Tag.objects.create(owner=owner, name=f"tag {number}"))
+
+    # As above, plus one query for the tags of the whole page.
+    with django_assert_max_num_queries(9):
+        response = staff.get("/admin/tasks/task/")
+
+    assert "tag 19" in response.content.decode()
+
+
+def test_staff_edit_a_tasks_tags_among_its_owners_own(staff, tasks, bob_user):
+    task = tasks["groceries"]
+    Tag.objects.create(owner=task.owner, name="Shopping")
+    Tag.objects.create(owner=bob_user, name="Errands")
+
+    response = staff.post(
+        f"/admin/tasks/task/{task.pk}/change/",
+        {
+            "owner": task.owner.pk,
+            "title": task.title,
+            "description": task.description,
+            "priority": 2,
+            "tag_names": "SHOPPING\nerrands\n\n",
+        },
+    )
+
+    assert response.status_code == HTTPStatus.FOUND
+    assert sorted((tag.name, tag.owner) for tag in task.tags.all()) == [
+        ("Shopping", task.owner),
+        ("errands", task.owner),
+    ]
+    assert staff.get(f"/admin/tasks/task/{task.pk}/change/").content.decode().count("Shopping") >= 1
+
+
+def test_the_task_form_refuses_bad_tags(staff, tasks):
+    task = tasks["groceries"]
+
+    response = staff.post(
+        f"/admin/tasks/task/{task.pk}/change/",
+        {"owner": task.owner.pk, "title": task.title, "priority": 2, "tag_names": "x" * 51},
+    )
+
+    assert response.status_code == HTTPStatus.OK
+    assert "Each tag must be 1 to 50 characters long" in response.content.decode()
+
+
+def test_completing_a_task_in_the_admin_stamps_completed_at(staff, tasks):
+    task = tasks["groceries"]
+
+    staff.post(
+        f"/admin/tasks/task/{task.pk}/change/",
+        {"owner": task.owner.pk, "title": task.title, "priority": 2, "completed": "on"},
+    )
+
+    task.refresh_from_db()
+    assert task.completed and task.completed_at is not None
+
+
+def test_staff_manage_a_users_tags(staff, alice_user, bob_user):
+    work = Tag.objects.create(owner=alice_user, name="Work")
+    Tag.objects.create(owner=bob_user, name="Garden")
+
+    listed = staff.get("/admin/tasks/tag/", {"owner": "alice@example.com"})
+    assert "Work" in listed.content.decode() and "Garden" not in listed.content.decode()
+    renamed = staff.post(f"/admin/tasks/tag/{work.pk}/change/", {"owner": alice_user.pk, "name": "Job"})
+    assert renamed.status_code == HTTPStatus.FOUND
+    Tag.objects.create(owner=alice_user, name="Home")
+    clash = staff.post(f"/admin/tasks/tag/{work.pk}/change/", {"owner": alice_user.pk, "name": "HOME"})
+    assert clash.status_code == HTTPStatus.OK  # the form shows the case-insensitive clash; no 500
+    assert Tag.objects.get(pk=work.pk).name == "Job"

@@ -118,3 +118,30 @@ def test_parallel_first_writes_of_a_new_user_all_land_on_one_user(server):
     status, listed, _ = server.request("GET", f"/api/{sub}/tasks", token=tokens[0])
     assert status == HTTPStatus.OK
     assert len(listed) == PARALLEL
+
+
+def test_parallel_creates_of_the_same_new_tag_all_succeed_and_make_one_tag(server):
+    sub, token = new_user(server)
+    for round_ in range(3):
+        spellings = [f"Tag{round_}", f"TAG{round_}", f"tag{round_}", f"tAg{round_}"]
+        # Other new tags in opposite orders as well: no two requests may deadlock on them.
+        bodies = [
+            {"title": f"Task {n}", "tags": [spellings[n % 4], *(["x", "y"] if n % 2 else ["Y", "X"])]}
+            for n in range(PARALLEL)
+        ]
+
+        results = in_parallel(
+            lambda body=body: server.request("POST", "/api/v1/tasks", token=token, body=body)
+            for body in bodies
+        )
+
+        assert [status for status, _, _ in results] == [HTTPStatus.CREATED] * PARALLEL, results
+        assert len({body["tags"][0] for _, body, _ in results}) == 1
+    status, tags, _ = server.request("GET", "/api/v1/tags", token=token)
+    assert status == HTTPStatus.OK
+    assert sorted(tag["name"].lower() for tag in tags) == ["tag0", "tag1", "tag2", "x", "y"]
+    assert {tag["count"] for tag in tags} == {PARALLEL, 3 * PARALLEL}
+    with psycopg.connect(server.database_url) as connection:
+        assert connection.execute(
+            "SELECT count(*) FROM tasks_tag JOIN authbridge_user u ON u.id = owner_id WHERE u.sub = %s", [sub]
+        ).fetchone() == (5,)

@@ -1,7 +1,9 @@
 """Isolation as a property: random sequences of task operations by three users on both route families.
 
 No user reads, changes or learns of another's task (a foreign id answers exactly like an id that never
-existed), and each user's list is always what that user created, changed and deleted.
+existed), and each user's list is always what that user created, changed and deleted. The same holds for
+tags: the users share tag names in every case, and each one's tag list, tag filter and counts show only
+their own.
 """
 
 import json
@@ -19,7 +21,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tasks.models import Task
+from tasks.models import Tag, Task
 from tests.conftest import client_with
 
 NEVER_EXISTED = 987654321987
@@ -28,9 +30,12 @@ FAMILIES = ("v1", "compat")
 
 text = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=20)
 titles = text.filter(str.strip)
+# Names every user may pick, in several spellings of the same tag.
+TAG_NAMES = ["Work", "WORK", "work", "Home", "home", "Secret"]
+tag_lists = st.lists(st.sampled_from(TAG_NAMES), max_size=3)
 # A PATCH body: any subset of the writable fields.
 patches = st.fixed_dictionaries(
-    {}, optional={"title": titles, "description": text, "completed": st.booleans()}
+    {}, optional={"title": titles, "description": text, "completed": st.booleans(), "tags": tag_lists}
 )
 users = st.sampled_from(USERS)
 families = st.sampled_from(FAMILIES)
@@ -43,7 +48,16 @@ def send(client, method, path, body=None):
 
 
 def as_model(body):
-    return {"title": body["title"], "description": body["description"], "completed": body["completed"]}
+    return {
+        "title": body["title"],
+        "description": body["description"],
+        "completed": body["completed"],
+        "tags": body["tags"],
+    }
+
+
+def sorted_tags(names):
+    return sorted(set(names), key=lambda name: (name.lower(), name))
 
 
 class IsolationMachine(RuleBasedStateMachine):
@@ -54,6 +68,8 @@ class IsolationMachine(RuleBasedStateMachine):
         self.clients = clients
         self.subs = subs
         self.model = {user: {} for user in USERS}
+        # Each user's tags keep the spelling that user first wrote, whatever the others wrote.
+        self.spelling = {user: {} for user in USERS}
         self.ever_created = []
 
     def collection(self, user, family):
@@ -61,6 +77,9 @@ class IsolationMachine(RuleBasedStateMachine):
 
     def detail(self, user, family, task_id, suffix=""):
         return f"{self.collection(user, family)}/{task_id}{suffix}"
+
+    def tags_as_stored(self, user, names):
+        return sorted_tags(self.spelling[user].setdefault(name.lower(), name) for name in names)
 
     def owner_of(self, task_id):
         return next((user for user in USERS if task_id in self.model[user]), None)
@@ -81,13 +100,15 @@ class IsolationMachine(RuleBasedStateMachine):
 
     target = NEVER_EXISTED
 
-    @rule(user=users, family=families, title=titles, description=text, completed=st.booleans())
-    def create(self, user, family, title, description, completed):
-        body = {"title": title, "description": description, "completed": completed}
+    @rule(
+        user=users, family=families, title=titles, description=text, completed=st.booleans(), tags=tag_lists
+    )
+    def create(self, user, family, title, description, completed, tags):
+        body = {"title": title, "description": description, "completed": completed, "tags": tags}
         response = send(self.clients[user], "POST", self.collection(user, family), body)
         assert response.status_code == HTTPStatus.CREATED, response.content
         created = response.json()
-        assert as_model(created) == {**body, "title": title.strip()}
+        assert as_model(created) == {**body, "title": title.strip(), "tags": self.tags_as_stored(user, tags)}
         self.model[user][created["id"]] = as_model(created)
         self.ever_created.append(created["id"])
 
@@ -100,13 +121,19 @@ class IsolationMachine(RuleBasedStateMachine):
         else:
             self.expect_like_never_existing(user, "GET", lambda task_id: self.detail(user, family, task_id))
 
-    @rule(user=users, family=families, title=titles, description=text, completed=st.booleans())
-    def put(self, user, family, title, description, completed):
-        body = {"title": title, "description": description, "completed": completed}
+    @rule(
+        user=users, family=families, title=titles, description=text, completed=st.booleans(), tags=tag_lists
+    )
+    def put(self, user, family, title, description, completed, tags):
+        body = {"title": title, "description": description, "completed": completed, "tags": tags}
         if self.target in self.model[user]:
             response = send(self.clients[user], "PUT", self.detail(user, family, self.target), body)
             assert response.status_code == HTTPStatus.OK, response.content
-            self.model[user][self.target] = {**body, "title": title.strip()}
+            self.model[user][self.target] = {
+                **body,
+                "title": title.strip(),
+                "tags": self.tags_as_stored(user, tags),
+            }
             assert as_model(response.json()) == self.model[user][self.target]
         else:
             self.expect_like_never_existing(
@@ -118,7 +145,11 @@ class IsolationMachine(RuleBasedStateMachine):
         if self.target in self.model[user]:
             response = send(self.clients[user], "PATCH", self.detail(user, family, self.target), body)
             assert response.status_code == HTTPStatus.OK, response.content
-            changes = {**body, "title": body["title"].strip()} if "title" in body else body
+            changes = dict(body)
+            if "title" in body:
+                changes["title"] = body["title"].strip()
+            if "tags" in body:
+                changes["tags"] = self.tags_as_stored(user, body["tags"])
             self.model[user][self.target] = {**self.model[user][self.target], **changes}
             assert as_model(response.json()) == self.model[user][self.target]
         else:
@@ -164,7 +195,7 @@ class IsolationMachine(RuleBasedStateMachine):
             return
         suffix = data.draw(st.sampled_from(["", f"/{self.target}", f"/{self.target}/complete"]))
         body = (
-            {"title": "Taken over", "description": "", "completed": True}
+            {"title": "Taken over", "description": "", "completed": True, "tags": ["Secret"]}
             if method in ("POST", "PUT", "PATCH")
             else None
         )
@@ -198,6 +229,43 @@ class IsolationMachine(RuleBasedStateMachine):
             listed = listed["results"]
         assert {task["id"]: as_model(task) for task in listed} == self.model[user]
 
+    @rule(user=users)
+    def tags_are_the_users_own(self, user):
+        counts = {}
+        for task in self.model[user].values():
+            for name in task["tags"]:
+                counts[name] = counts.get(name, 0) + 1
+        response = self.clients[user].get("/api/v1/tags")
+        assert response.status_code == HTTPStatus.OK
+        assert response.json() == [{"name": name, "count": counts[name]} for name in sorted_tags(counts)]
+
+    @rule(user=users, family=families, name=st.sampled_from(TAG_NAMES))
+    def tag_filter_finds_only_the_users_own(self, user, family, name):
+        response = self.clients[user].get(
+            self.collection(user, family), {"tag": name, **({"limit": 100} if family == "v1" else {})}
+        )
+        assert response.status_code == HTTPStatus.OK
+        listed = response.json()["results"] if family == "v1" else response.json()
+        expected = {
+            task_id
+            for task_id, task in self.model[user].items()
+            if name.lower() in {tag.lower() for tag in task["tags"]}
+        }
+        assert {task["id"] for task in listed} == expected
+
+    @rule(user=users)
+    def stats_count_only_the_users_own(self, user):
+        tasks = self.model[user].values()
+        completed = sum(task["completed"] for task in tasks)
+        stats = self.clients[user].get("/api/v1/stats").json()
+        assert (stats["total"], stats["completed"], stats["open"]) == (
+            len(tasks),
+            completed,
+            len(tasks) - completed,
+        )
+        compat = self.clients[user].get(f"/api/{self.subs[user]}/stats").json()
+        assert compat == {"total": len(tasks), "pending": len(tasks) - completed, "completed": completed}
+
     @invariant()
     def every_task_belongs_to_exactly_one_user(self):
         owned = [task_id for user in USERS for task_id in self.model[user]]
@@ -207,6 +275,7 @@ class IsolationMachine(RuleBasedStateMachine):
         for user in USERS:
             for family in FAMILIES:
                 self.check_list(user, family)
+            self.tags_are_the_users_own(user)
 
 
 @pytest.fixture
@@ -220,7 +289,8 @@ def test_no_sequence_of_operations_lets_a_user_see_or_touch_anothers_tasks(peopl
     clients, subs = people
 
     def fresh_machine():
-        Task.objects.all().delete()  # each run starts from no tasks; the users stay
+        Task.objects.all().delete()  # each run starts from no tasks and no tags; the users stay
+        Tag.objects.all().delete()
         return IsolationMachine(clients, subs)
 
     run_state_machine_as_test(

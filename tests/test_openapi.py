@@ -16,13 +16,16 @@ ENDPOINTS = {
     "/api/v1/tasks": {"get", "post"},
     "/api/v1/tasks/{id}": {"get", "put", "patch", "delete"},
     "/api/v1/me": {"get"},
+    "/api/v1/tags": {"get"},
+    "/api/v1/stats": {"get"},
+    "/api/{user_id}/stats": {"get"},
     "/api/{user_id}/tasks": {"get", "post"},
     "/api/{user_id}/tasks/{id}": {"get", "put", "patch", "delete"},
     "/api/{user_id}/tasks/{id}/complete": {"patch"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }
-TASK_ENDPOINTS = [path for path in ENDPOINTS if "tasks" in path or path.endswith("/me")]
+TASK_ENDPOINTS = [path for path in ENDPOINTS if path.startswith("/api/")]
 
 # No query runs, but with CONN_HEALTH_CHECKS each request checks the connection it may reuse.
 pytestmark = pytest.mark.django_db

@@ -64,6 +64,10 @@ def test_it_lists_the_callers_tasks_newest_first_in_a_page(alice, alice_user, sl
                 "title": task.title,
                 "description": "",
                 "completed": False,
+                "completed_at": None,
+                "priority": "medium",
+                "due_at": None,
+                "tags": [],
                 "created_at": iso,
                 "updated_at": iso,
             }
@@ -269,7 +273,9 @@ def test_ordering_by_anything_else_is_refused(alice, ordering):
         ["ordering"],
     )
     assert body["fields"]["ordering"][0].startswith("Unknown field: ")
-    assert body["fields"]["ordering"][0].endswith("Allowed: completed, created_at, title, updated_at.")
+    assert body["fields"]["ordering"][0].endswith(
+        "Allowed: completed, completed_at, created_at, due_at, priority, title, updated_at."
+    )
 
 
 def test_an_empty_ordering_is_refused(alice):

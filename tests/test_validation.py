@@ -292,10 +292,3 @@ def test_it_refuses_a_content_length_that_is_not_a_number(alice, declared):
             "message": "The Content-Length header is not a number.",
         },
     )
-
-
-def test_it_ignores_unknown_fields(alice):
-    response = alice.post(TASKS, {"title": "t", "colour": "red", "priority": 9}, format="json")
-
-    assert response.status_code == HTTPStatus.CREATED
-    assert set(response.json()) == {"id", "title", "description", "completed", "created_at", "updated_at"}

@@ -286,6 +286,8 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             if isinstance(serializer, serializers.ModelSerializer):
                 schema["required"] = list(schema["properties"])
             return schema
+        if getattr(serializer, "reject_unknown_fields", False):
+            schema["additionalProperties"] = False
         # What JSON Schema cannot say without unreadable patterns, said in words.
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):

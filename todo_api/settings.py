@@ -167,6 +167,7 @@ CORS_EXPOSE_HEADERS = [
     "Location",
     "Retry-After",
     "WWW-Authenticate",
+    "X-Ignored-Fields",
     "X-Request-ID",
 ]
 # Request headers besides corsheaders' defaults: conditional writes and idempotent creates.

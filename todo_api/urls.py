@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from tasks.urls import user_router, v1_urls
+from tasks.urls import user_urls, v1_urls
 from todo_api.errors import page_not_found
 from todo_api.health import healthz, readyz
 
@@ -17,7 +17,7 @@ urlpatterns = [
     # Before the compatibility routes, whose {user_id} would otherwise match "v1".
     path("api/v1/", include("authbridge.urls")),
     path("api/v1/", include(v1_urls)),
-    path("api/", include(user_router.urls)),
+    path("api/", include(user_urls)),
     # With DEBUG on, Django answers unknown paths with its HTML debug page, not handler404.
     # CSRF-exempt like the API's own views, or a PUT here would get the HTML CSRF failure page.
     re_path(r"^api/", csrf_exempt(page_not_found), name="api-not-found"),

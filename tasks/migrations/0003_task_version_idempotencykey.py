@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tasks", "0001_initial"),
+        ("tasks", "0002_task_priority_due_tags_and_tag"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -6,6 +6,8 @@ both_slash_forms = pytest.mark.parametrize("slash", ["", "/"], ids=["no-slash", 
 
 
 def iso(moment):
+    if moment is None:
+        return None
     return moment.isoformat().replace("+00:00", "Z")
 
 
@@ -17,6 +19,10 @@ def as_json(task):
         "title": task.title,
         "description": task.description,
         "completed": task.completed,
+        "completed_at": iso(task.completed_at),
+        "priority": task.get_priority_display(),
+        "due_at": iso(task.due_at),
+        "tags": sorted((tag.name for tag in task.tags.all()), key=str.casefold),
         "created_at": iso(task.created_at),
         "updated_at": iso(task.updated_at),
     }

@@ -1,0 +1,102 @@
+"""What the caller's tasks add up to: their tags with counts, and dashboard statistics."""
+
+import functools
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.db.models import Count, Q
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tasks.models import Priority, Tag, Task
+from tasks.permissions import PathUserIsCaller
+from tasks.serializers import StatsSerializer, TagCountSerializer, UserStatsSerializer, sorted_names
+
+
+def counts(queryset, **conditions):
+    """Counts of the queryset's rows meeting each condition, in one query."""
+    # Aggregates may not share a field's name (completed, priority): they are named apart, then back.
+    totals = queryset.aggregate(
+        **{f"{name}__count": Count("pk", filter=condition) for name, condition in conditions.items()}
+    )
+    return {name: totals[f"{name}__count"] for name in conditions}
+
+
+def day_bounds(zone, now):
+    """The day containing `now` in `zone`, midnight to midnight (23 or 25 hours when clocks change)."""
+    today = now.astimezone(zone).date()
+    start = datetime.combine(today, time(), tzinfo=zone)
+    return start, datetime.combine(today + timedelta(days=1), time(), tzinfo=zone)
+
+
+@functools.cache
+def time_zone_names():
+    # Only names from the zone database: ZoneInfo() alone would also open other files under its path.
+    return frozenset(available_timezones())
+
+
+def time_zone(name):
+    if name not in time_zone_names():
+        raise ValidationError({"tz": ["Unknown time zone. Send an IANA name, e.g. Europe/Paris."]})
+    return ZoneInfo(name)
+
+
+class StatsView(APIView):
+    @extend_schema(
+        responses=StatsSerializer,
+        parameters=[
+            OpenApiParameter(
+                "tz",
+                OpenApiTypes.STR,
+                description="The IANA time zone that decides what `due_today` means, e.g. `Europe/Paris`.",
+                enum=sorted(time_zone_names()),
+                default="UTC",
+            )
+        ],
+    )
+    def get(self, request):
+        """A dashboard summary of your tasks."""
+        now = timezone.now()
+        start, end = day_bounds(time_zone(request.query_params.get("tz", "UTC")), now)
+        summary = counts(
+            Task.objects.owned_by(request.user),
+            total=Q(),
+            completed=Q(completed=True),
+            overdue=Q(completed=False, due_at__lt=now),
+            due_today=Q(due_at__gte=start, due_at__lt=end),
+            **{priority.label: Q(priority=priority) for priority in Priority},
+        )
+        by_priority = {priority.label: summary.pop(priority.label) for priority in Priority}
+        summary["open"] = summary["total"] - summary["completed"]
+        return Response({**summary, "by_priority": by_priority})
+
+
+class UserStatsView(APIView):
+    permission_classes = [IsAuthenticated, PathUserIsCaller]
+
+    @extend_schema(responses=UserStatsSerializer)
+    def get(self, request, user_id):
+        """Your task counts, as the Next.js + Better Auth todo spec's profile pages read them."""
+        summary = counts(Task.objects.owned_by(request.user), total=Q(), completed=Q(completed=True))
+        return Response({**summary, "pending": summary["total"] - summary["completed"]})
+
+
+class TagListView(APIView):
+    @extend_schema(responses=TagCountSerializer(many=True))
+    def get(self, request):
+        """Your tags that are on at least one of your tasks, sorted ignoring case, with their task counts."""
+        tags = (
+            Tag.objects.owned_by(request.user)
+            .annotate(count=Count("tasks", filter=Q(tasks__owner=request.user)))
+            .filter(count__gt=0)
+            .values_list("name", "count")
+        )
+        count_by_name = dict(tags)
+        return Response(
+            [{"name": name, "count": count_by_name[name]} for name in sorted_names(count_by_name)]
+        )
