@@ -48,6 +48,10 @@ def time_zone(name):
 
 class StatsView(APIView):
     @extend_schema(
+        operation_id="getStats",
+        summary="Dashboard statistics",
+        description="Counts of the caller's tasks: total, completed, open, overdue, due today (in the `tz` "
+        "time zone) and by priority.",
         responses=StatsSerializer,
         parameters=[
             OpenApiParameter(
@@ -79,7 +83,13 @@ class StatsView(APIView):
 class UserStatsView(APIView):
     permission_classes = [IsAuthenticated, PathUserIsCaller]
 
-    @extend_schema(responses=UserStatsSerializer)
+    @extend_schema(
+        operation_id="compatGetStats",
+        summary="Your task counts",
+        description="`{total, pending, completed}` of the caller's tasks, the shape the Next.js todo "
+        "spec's profile pages read.",
+        responses=UserStatsSerializer,
+    )
     def get(self, request, user_id):
         """Your task counts, as the Next.js + Better Auth todo spec's profile pages read them."""
         summary = counts(Task.objects.owned_by(request.user), total=Q(), completed=Q(completed=True))
@@ -87,7 +97,13 @@ class UserStatsView(APIView):
 
 
 class TagListView(APIView):
-    @extend_schema(responses=TagCountSerializer(many=True))
+    @extend_schema(
+        operation_id="listTags",
+        summary="List your tags",
+        description="The caller's tags that are on at least one of their tasks, sorted ignoring case, "
+        "each with the number of the caller's tasks that carry it.",
+        responses=TagCountSerializer(many=True),
+    )
     def get(self, request):
         """Your tags that are on at least one of your tasks, sorted ignoring case, with their task counts."""
         tags = (

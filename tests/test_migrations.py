@@ -3,7 +3,6 @@
 It runs `manage.py migrate` on a fresh database of its own, whatever DATABASE_URL the suite runs on.
 """
 
-import os
 import secrets
 import subprocess
 import sys
@@ -13,7 +12,8 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.live_server import OUR_PREFIXES, POSTGRES_URL, REPO, _database_url
+from tests.live_server import POSTGRES_URL, _database_url
+from tests.support.environment import REPO, clean_env
 
 
 @pytest.fixture
@@ -27,8 +27,7 @@ def database():
 
 
 def migrate(database_url, *target):
-    env = {name: value for name, value in os.environ.items() if not name.startswith(OUR_PREFIXES)}
-    env.update(
+    env = clean_env(
         DATABASE_URL=database_url,
         DJANGO_DEBUG="0",
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),

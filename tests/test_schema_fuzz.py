@@ -3,6 +3,7 @@ every operation as the owner, anonymously and as another user, then stateful wor
 task, then read, change, toggle and delete it through the links the schema implies), all checks on."""
 
 import os
+import unicodedata
 import uuid
 import zlib
 from http import HTTPStatus
@@ -50,12 +51,21 @@ def load_schema(*phases):
 
 def filter_body(ctx, body):
     """Rules the schema states in words (a regex pattern would show in Swagger UI): text has no NUL
-    character, and a title is not blank once trimmed."""
+    character, a title is not blank once trimmed, a tag neither blank nor with control characters."""
     if not isinstance(body, dict):
         return True
     texts = [value for value in body.values() if isinstance(value, str)]
     title = body.get("title")
-    return not any("\x00" in text for text in texts) and not (isinstance(title, str) and not title.strip())
+    tags = body.get("tags") if isinstance(body.get("tags"), list) else []
+    tags_in_words = all(
+        not isinstance(tag, str) or (tag.strip() and not any(unicodedata.category(c) == "Cc" for c in tag))
+        for tag in tags
+    )
+    return (
+        not any("\x00" in text for text in texts)
+        and not (isinstance(title, str) and not title.strip())
+        and tags_in_words
+    )
 
 
 # The owner gets every phase, boundary values included; refusals need fewer, random, examples.

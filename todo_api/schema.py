@@ -1,6 +1,7 @@
 """OpenAPI generation: tags, canonical paths, typed path ids, request examples that work as sent, and
 the errors each operation can give, each with a real example."""
 
+import json
 from http import HTTPStatus
 from typing import NamedTuple
 
@@ -34,8 +35,17 @@ PATH_PARAMETERS = {
 
 # A body each operation's "Try it out" can send unedited, by request component. A test sends each.
 REQUEST_EXAMPLES = {
-    "TaskRequest": {"title": "Buy oat milk", "description": "Two cartons, unsweetened.", "completed": False},
+    "TaskRequest": {
+        "title": "Buy oat milk",
+        "description": "Two cartons, unsweetened.",
+        "completed": False,
+        "priority": "high",
+        "due_at": "2026-12-01T17:00:00Z",
+        "tags": ["Errands"],
+    },
     "PatchedTaskRequest": {"completed": True},
+    "CompatTaskRequest": {"title": "Call the plumber", "priority": "medium", "tags": ["Home"]},
+    "PatchedCompatTaskRequest": {"completed": True},
 }
 
 # Headers that come with a status whenever an operation documents it.
@@ -288,6 +298,14 @@ class ErrorDocumentingAutoSchema(AutoSchema):
             return schema
         if getattr(serializer, "reject_unknown_fields", False):
             schema["additionalProperties"] = False
+        # A default is what the server fills in, so it is said in words: openapi-typescript would
+        # otherwise make the field required in the request type a client must build.
+        for property_schema in schema["properties"].values():
+            if "default" in property_schema:
+                default = json.dumps(property_schema.pop("default"))
+                property_schema["description"] = " ".join(
+                    filter(None, [property_schema.get("description"), f"Defaults to `{default}`."])
+                )
         # What JSON Schema cannot say without unreadable patterns, said in words.
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
