@@ -1,5 +1,7 @@
 """Query parameters of the task list, parsed strictly: a value the server cannot read is a 400."""
 
+import unicodedata
+
 from django.db.models import F, Q
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
@@ -98,6 +100,9 @@ class TagFilter(BaseFilterBackend):
             raise invalid("tag", f"At most {MAX_TAG_PARAMETERS} tags.")
         owned_tags = Tag.objects.owned_by(request.user)
         for name in {name.strip().lower(): name.strip() for name in names}.values():
+            if any(unicodedata.category(character) == "Cc" for character in name):
+                # No tag has a control character (nor could the database compare a NUL).
+                return queryset.none()
             # The id first, in a query of its own: a literal tag id lets PostgreSQL plan the join from
             # the tag's side (a subquery had it walk all of a user's tasks; see docs/performance.md).
             tag_id = owned_tags.named(name).values_list("pk", flat=True).first()

@@ -46,12 +46,26 @@ def load_schema(*phases):
     if phases:
         loaded.config.phases.update(phases=list(phases))
     loaded.hook(filter_body)
+    loaded.hook(filter_query)
     return loaded
+
+
+def before_1900(value):
+    """Date-times are accepted from the year 1900 on, as their descriptions say."""
+    return isinstance(value, str) and value[:4].isdigit() and int(value[:4]) < 1900
+
+
+def filter_query(ctx, query):
+    """The due date filters' year range, which the schema states in words."""
+    return not isinstance(query, dict) or not any(
+        before_1900(query.get(name)) for name in ("due_after", "due_before")
+    )
 
 
 def filter_body(ctx, body):
     """Rules the schema states in words (a regex pattern would show in Swagger UI): text has no NUL
-    character, a title is not blank once trimmed, a tag neither blank nor with control characters."""
+    character, a title is not blank once trimmed, a tag neither blank nor with control characters, a
+    due date from 1900 on."""
     if not isinstance(body, dict):
         return True
     texts = [value for value in body.values() if isinstance(value, str)]
@@ -65,6 +79,7 @@ def filter_body(ctx, body):
         not any("\x00" in text for text in texts)
         and not (isinstance(title, str) and not title.strip())
         and tags_in_words
+        and not before_1900(body.get("due_at"))
     )
 
 
