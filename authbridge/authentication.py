@@ -1,6 +1,6 @@
 """The DRF authentication class: `Authorization: Bearer <Better Auth JWT>` to a local user."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -10,9 +10,9 @@ from rest_framework.request import Request
 
 from authbridge.keys import KeysUnavailable
 from authbridge.models import User
-from authbridge.token_cache import Claims, TokenCache
+from authbridge.token_cache import TokenCache
 from authbridge.users import user_for_claims
-from authbridge.verifier import InvalidToken, get_verifier
+from authbridge.verifier import Claims, InvalidToken, get_verifier
 
 token_cache = TokenCache()
 
@@ -21,6 +21,12 @@ token_cache = TokenCache()
 def _forget_tokens(setting: str, **kwargs: Any) -> None:
     if setting == "BETTER_AUTH":
         token_cache.clear()
+
+
+def caller(request: Request) -> User:
+    """The user of a request that passed IsAuthenticated. DRF types `request.user` as possibly
+    anonymous; past that permission it is the User that BetterAuthJWTAuthentication returned."""
+    return cast(User, request.user)
 
 
 class InvalidBearerToken(exceptions.AuthenticationFailed):

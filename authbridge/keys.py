@@ -12,17 +12,22 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
+from jwt.algorithms import AllowedPublicKeys
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "todo-api-authbridge/1.0"
 MAX_JWKS_BYTES = 256 * 1024
 
+KeyType = tuple[str | None, str | None]  # (kty, crv); RSA keys have no curve
+
 # Which token algorithms each kind of key may verify. Pinned here, never taken from the token.
-ALGORITHMS_BY_KEY_TYPE = {
+ALGORITHMS_BY_KEY_TYPE: dict[KeyType, frozenset[str]] = {
     ("OKP", "Ed25519"): frozenset({"EdDSA", "Ed25519"}),
     ("EC", "P-256"): frozenset({"ES256"}),
     ("EC", "P-384"): frozenset({"ES384"}),
@@ -30,20 +35,20 @@ ALGORITHMS_BY_KEY_TYPE = {
     ("RSA", None): frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"}),
 }
 # The PyJWT algorithm that loads each kind of key.
-KEY_LOADERS = {
+KEY_LOADERS: dict[KeyType, str] = {
     ("OKP", "Ed25519"): "EdDSA",
     ("EC", "P-256"): "ES256",
     ("EC", "P-384"): "ES384",
     ("EC", "P-521"): "ES512",
     ("RSA", None): "RS256",
 }
-ASYMMETRIC_ALGORITHMS = frozenset().union(*ALGORITHMS_BY_KEY_TYPE.values())
+ASYMMETRIC_ALGORITHMS: frozenset[str] = frozenset().union(*ALGORITHMS_BY_KEY_TYPE.values())
 
 
 class KeysUnavailable(Exception):
     """The key a token needs is unknown and the JWKS fetch failed; retry after some seconds."""
 
-    def __init__(self, message, retry_after):
+    def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
@@ -55,19 +60,19 @@ class KeyNotFound(Exception):
 @dataclass(frozen=True)
 class TrustedKey:
     kid: str | None
-    algorithms: frozenset
-    public_key: object
+    algorithms: frozenset[str]
+    public_key: AllowedPublicKeys
 
-    def fits(self, algorithm):
+    def fits(self, algorithm: str) -> bool:
         return algorithm in self.algorithms
 
 
-def _key_type(jwk):
+def _key_type(jwk: dict[str, Any]) -> KeyType:
     kty = jwk.get("kty")
     return (kty, None) if kty == "RSA" else (kty, jwk.get("crv"))
 
 
-def _allowed_algorithms(jwk, key_type):
+def _allowed_algorithms(jwk: dict[str, Any], key_type: KeyType) -> frozenset[str]:
     allowed = ALGORITHMS_BY_KEY_TYPE[key_type]
     declared = jwk.get("alg")
     if declared is None:
@@ -78,11 +83,11 @@ def _allowed_algorithms(jwk, key_type):
     return allowed if key_type[0] == "OKP" else frozenset({declared})
 
 
-def parse_jwks(document):
+def parse_jwks(document: Any) -> list[TrustedKey]:
     """The usable signing keys of a JWKS document; anything malformed is skipped."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise ValueError("a JWKS must be an object with a list of keys")
-    keys = []
+    keys: list[TrustedKey] = []
     for jwk in document["keys"]:
         if not isinstance(jwk, dict) or jwk.get("use", "sig") != "sig":
             continue
@@ -103,26 +108,33 @@ def parse_jwks(document):
 
 
 class JWKSCache:
-    def __init__(self, url, ttl, refetch_interval, timeout, clock=time.monotonic):
+    def __init__(
+        self,
+        url: str,
+        ttl: float,
+        refetch_interval: float,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.clock = clock  # seconds for the TTL and refetch intervals (tests pass their own)
         self.url = url
         self.ttl = ttl
         self.refetch_interval = refetch_interval
         self.timeout = timeout
-        self._keys = []
-        self._fetched_at = None  # when the last good set arrived (by self.clock)
-        self._attempted_at = None  # when the last fetch started, good or not
+        self._keys: list[TrustedKey] = []
+        self._fetched_at: float | None = None  # when the last good set arrived (by self.clock)
+        self._attempted_at: float | None = None  # when the last fetch started, good or not
         self._last_fetch_failed = False
         self._lock = threading.Lock()
         self.version = 0  # grows each time the key set is replaced
 
-    def current_version(self):
+    def current_version(self) -> int:
         """The version of the key set, refreshed first if its TTL has passed."""
         if self._is_stale():
             self._refresh(wait=False)
         return self.version
 
-    def key_for(self, kid, algorithm):
+    def key_for(self, kid: str | None, algorithm: str) -> TrustedKey:
         """The cached key that may verify a token with this `kid` and `alg`, fetching if needed.
 
         An unknown kid is a KeyNotFound whenever the last fetch succeeded, even if a refetch must
@@ -142,11 +154,11 @@ class JWKSCache:
             raise KeysUnavailable("the signing keys could not be fetched", self._seconds_until_refetch())
         raise KeyNotFound("no signing key matches the token")
 
-    def _seconds_until_refetch(self):
+    def _seconds_until_refetch(self) -> int:
         waited = self.clock() - (self._attempted_at or 0)
         return max(1, math.ceil(self.refetch_interval - waited))
 
-    def _find(self, kid, algorithm):
+    def _find(self, kid: str | None, algorithm: str) -> TrustedKey | None:
         """The key for this kid and alg, or None when the set has no such kid (it may be new)."""
         if kid is None:
             # Tokens without a kid are accepted only when one key could have signed them.
@@ -159,10 +171,10 @@ class JWKSCache:
             raise KeyNotFound(f"the token's key does not verify {algorithm}")
         return key
 
-    def _is_stale(self):
+    def _is_stale(self) -> bool:
         return self._fetched_at is None or self.clock() - self._fetched_at > self.ttl
 
-    def _refresh(self, wait):
+    def _refresh(self, wait: bool) -> None:
         if not self._lock.acquire(blocking=wait):
             return  # a fetch is already running; the caller uses the current set
         try:
@@ -184,7 +196,7 @@ class JWKSCache:
         finally:
             self._lock.release()
 
-    def _download(self):
+    def _download(self) -> Any:
         request = urllib.request.Request(  # noqa: S310 (settings allow only http(s) URLs)
             self.url, headers={"User-Agent": USER_AGENT, "Accept": "application/json"}
         )

@@ -9,14 +9,13 @@ import hashlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from authbridge.models import User
+from authbridge.verifier import Claims
 
 MAX_ENTRIES = 4096
 USER_RECHECK_SECONDS = 60
-
-Claims = dict[str, Any]
 
 
 class _Entry(NamedTuple):

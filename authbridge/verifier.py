@@ -5,14 +5,18 @@ import binascii
 import json
 import math
 import time
+from typing import Any, NoReturn
 
 import jwt
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
-from jwt.algorithms import OKPAlgorithm
+from jwt.algorithms import AllowedPublicKeys, OKPAlgorithm
 
 from authbridge.keys import ASYMMETRIC_ALGORITHMS, JWKSCache, KeyNotFound
+
+# A verified token's payload: JSON, whatever members its issuer put in.
+Claims = dict[str, Any]
 
 MAX_TOKEN_LENGTH = 8192
 MAX_SUB_LENGTH = 255
@@ -24,18 +28,18 @@ class InvalidToken(Exception):
     """The token must not be accepted; the message says why (safe to show the client)."""
 
 
-def _reject_duplicate_keys(pairs):
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     names = [name for name, _ in pairs]
     if len(names) != len(set(names)):
         raise InvalidToken("duplicate member in token JSON")
     return dict(pairs)
 
 
-def _reject_constant(name):
+def _reject_constant(name: str) -> NoReturn:
     raise InvalidToken(f"{name} is not valid in token JSON")
 
 
-def _strict_json_object(raw, part):
+def _strict_json_object(raw: str | bytes, part: str) -> dict[str, Any]:
     try:
         value = json.loads(raw, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as error:
@@ -45,22 +49,20 @@ def _strict_json_object(raw, part):
     return value
 
 
-def _decode_segment(segment, part):
+def _decode_segment(segment: str, part: str) -> bytes:
     try:
         return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
     except (binascii.Error, ValueError) as error:
         raise InvalidToken(f"the token {part} is not base64url") from error
 
 
-def _is_number(value):
+def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _numeric_date(claims, name, required=False):
+def _numeric_date(claims: Claims, name: str) -> float | None:
     value = claims.get(name)
     if value is None:
-        if required:
-            raise InvalidToken(f"the token has no {name} claim")
         return None
     if not _is_number(value):
         raise InvalidToken(f"the {name} claim must be a number")
@@ -70,7 +72,15 @@ def _numeric_date(claims, name, required=False):
 
 
 class TokenVerifier:
-    def __init__(self, *, issuer, audience, secret, leeway, jwks_cache):
+    def __init__(
+        self,
+        *,
+        issuer: str | None,
+        audience: str | None,
+        secret: str | None,
+        leeway: float,
+        jwks_cache: JWKSCache | None,
+    ) -> None:
         self.issuer = issuer
         self.audience = audience
         self.secret = secret
@@ -80,11 +90,11 @@ class TokenVerifier:
         # RFC 9864 names Ed25519 signatures "Ed25519"; the key check is the same as EdDSA's.
         self._jws.register_algorithm("Ed25519", OKPAlgorithm())
 
-    def keys_version(self):
+    def keys_version(self) -> int:
         """Changes whenever the trusted keys change; cached verdicts are valid for one version."""
         return self.jwks.current_version() if self.jwks else 0
 
-    def verify(self, token):
+    def verify(self, token: str) -> Claims:
         """The token's claims when it is valid; raises InvalidToken or KeysUnavailable."""
         header = self._header(token)
         algorithm = header["alg"]
@@ -97,7 +107,7 @@ class TokenVerifier:
         self._check_claims(claims)
         return claims
 
-    def _header(self, token):
+    def _header(self, token: str) -> dict[str, Any]:
         """The header, once the token is shaped like a JWT: nothing malformed reaches the key set."""
         if len(token) > MAX_TOKEN_LENGTH:
             raise InvalidToken("the token is too long")
@@ -114,7 +124,7 @@ class TokenVerifier:
             raise InvalidToken("the token kid must be a string")
         return header
 
-    def _key_for(self, algorithm, kid):
+    def _key_for(self, algorithm: str, kid: str | None) -> AllowedPublicKeys | str:
         if algorithm == "HS256":
             if self.secret is None:
                 raise InvalidToken("HS256 tokens are not accepted: no shared secret is configured")
@@ -129,12 +139,15 @@ class TokenVerifier:
         except KeyNotFound as error:
             raise InvalidToken(str(error)) from error
 
-    def _check_claims(self, claims):
+    def _check_claims(self, claims: Claims) -> None:
         now = time.time()
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH or not sub.isprintable():
             raise InvalidToken("the sub claim must be a printable string of 1 to 255 characters")
-        if _numeric_date(claims, "exp", required=True) <= now - self.leeway:
+        expires_at = _numeric_date(claims, "exp")
+        if expires_at is None:
+            raise InvalidToken("the token has no exp claim")
+        if expires_at <= now - self.leeway:
             raise InvalidToken("the token has expired")
         not_before = _numeric_date(claims, "nbf")
         if not_before is not None and not_before > now + self.leeway:
@@ -147,13 +160,13 @@ class TokenVerifier:
         if self.audience is not None and not self._audience_matches(claims.get("aud")):
             raise InvalidToken("the token audience is not accepted")
 
-    def _audience_matches(self, audience):
+    def _audience_matches(self, audience: object) -> bool:
         if isinstance(audience, str):
             return audience == self.audience
         return isinstance(audience, list) and self.audience in audience
 
 
-def _build_verifier():
+def _build_verifier() -> TokenVerifier:
     config = settings.BETTER_AUTH
     jwks_url = config["JWKS_URL"]
     jwks_cache = None
@@ -173,10 +186,10 @@ def _build_verifier():
     )
 
 
-_verifier = None
+_verifier: TokenVerifier | None = None
 
 
-def get_verifier():
+def get_verifier() -> TokenVerifier:
     """The process-wide verifier; its key cache lives as long as the worker."""
     global _verifier
     if _verifier is None:
@@ -185,7 +198,7 @@ def get_verifier():
 
 
 @receiver(setting_changed)
-def _reset_verifier(setting, **kwargs):
+def _reset_verifier(setting: str, **kwargs: Any) -> None:
     global _verifier
     if setting == "BETTER_AUTH":
         _verifier = None

@@ -2,13 +2,24 @@
 on reads, If-Match → 412 on writes; weak ETags on lists, from the page itself."""
 
 import hashlib
+from collections.abc import Mapping, Set
 from http import HTTPStatus
+from typing import TYPE_CHECKING, Any
 
-from django.http import HttpResponseNotModified
+from django.http import HttpResponseBase, HttpResponseNotModified
 from django.utils.http import parse_etags
 from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from tasks.models import VersionMismatch
+from tasks.models import Task, VersionMismatch
+
+if TYPE_CHECKING:  # what the mixins below are mixed into, for the type checker only
+    from rest_framework.viewsets import ModelViewSet
+
+    TaskViewSetBase = ModelViewSet[Task]
+else:
+    TaskViewSetBase = object
 
 READS = ("GET", "HEAD")
 
@@ -19,11 +30,11 @@ class PreconditionFailed(APIException):
     default_detail = "The task has changed since you read it (If-Match). Fetch it again."
 
 
-def task_etag(task):
+def task_etag(task: Task) -> str:
     return f'"{task.pk}.{task.version}"'
 
 
-def if_match_versions(request, task_id):
+def if_match_versions(request: Request, task_id: object) -> Set[int] | None:
     """The versions of task `task_id` that If-Match lets a write change: None for any (no header,
     or `*`). Strong comparison: weak and foreign ETags match nothing."""
     header = request.headers.get("If-Match")
@@ -40,7 +51,7 @@ def if_match_versions(request, task_id):
     }
 
 
-def none_match(request, etag):
+def none_match(request: Request, etag: str) -> bool:
     """If-None-Match lists `etag` (weak comparison) or is `*`."""
     header = request.headers.get("If-None-Match")
     if header is None:
@@ -49,19 +60,19 @@ def none_match(request, etag):
     return etags == ["*"] or etag.removeprefix("W/") in {tag.removeprefix("W/") for tag in etags}
 
 
-def page_etag(response):
+def page_etag(response: Response) -> str:
     """A weak ETag of a rendered list page: it changes exactly when the page does, at no query."""
     response.render()
     return f'W/"{hashlib.md5(response.content, usedforsecurity=False).hexdigest()}"'
 
 
-class ConditionalTaskMixin:
+class ConditionalTaskMixin(TaskViewSetBase):
     """For TaskViewSet: the ETag of the task a response shows, If-Match on every write of a task
     and If-None-Match on reads of tasks and lists."""
 
-    task = None  # the task this request reads or writes: set by get_object and perform_create
+    task: Task | None = None  # the task this request reads or writes: set by get_object and perform_create
 
-    def get_object(self):
+    def get_object(self) -> Task:
         self.task = super().get_object()
         # Checked before the body is validated (RFC 9110 §13.2.2), and again by the write itself.
         versions = self.allowed_versions()
@@ -69,25 +80,30 @@ class ConditionalTaskMixin:
             raise PreconditionFailed()
         return self.task
 
-    def allowed_versions(self):
+    def allowed_versions(self) -> Set[int] | None:
         return if_match_versions(self.request, self.kwargs.get(self.lookup_field))
 
-    def get_serializer_context(self):
+    def get_serializer_context(self) -> Mapping[str, Any]:
         # TaskSerializer.update writes only a version If-Match allows.
         return {**super().get_serializer_context(), "versions": self.allowed_versions()}
 
-    def perform_destroy(self, instance):
+    def perform_destroy(self, instance: Task) -> None:
         instance.delete_if(versions=self.allowed_versions())
 
-    def get_success_headers(self, data):
+    def get_success_headers(self, data: Any) -> dict[str, str]:
+        assert self.task is not None  # perform_create has just saved it
         return {**super().get_success_headers(data), "ETag": task_etag(self.task)}
 
-    def handle_exception(self, exc):
+    def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, VersionMismatch):
             exc = PreconditionFailed()
         return super().handle_exception(exc)
 
-    def finalize_response(self, request, response, *args, **kwargs):
+    # A 304 is Django's HttpResponseNotModified, not a DRF Response: the stubs say finalize_response
+    # returns a Response, but DRF's dispatch returns whatever response it gets.
+    def finalize_response(  # type: ignore[override]
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
         response = super().finalize_response(request, response, *args, **kwargs)
         if response.status_code != HTTPStatus.OK or "ETag" in response:
             return response

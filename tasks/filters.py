@@ -1,12 +1,17 @@
 """Query parameters of the task list, parsed strictly: a value the server cannot read is a 400."""
 
 import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Any, TypeVar
 
-from django.db.models import F, Q
+from django.db.models import F, Model, OrderBy, Q, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
+from rest_framework.request import Request
+from rest_framework.views import APIView
 
+from authbridge.authentication import caller
 from tasks.models import Tag
 from tasks.serializers import DATETIME_HINT, DATETIME_SCHEMA, PRIORITY_RANKS, parse_rfc3339
 
@@ -18,12 +23,16 @@ MAX_TAG_PARAMETERS = 20
 # Tasks without one sort last whichever the direction, on every database.
 NULLS_LAST_FIELDS = {"due_at", "completed_at"}
 
+# The queryset a filter gets and returns: tasks, or the dicts of their columns (the list's `.values()`).
+AnyModel = TypeVar("AnyModel", bound=Model)
+Row = TypeVar("Row")
 
-def invalid(parameter, message):
+
+def invalid(parameter: str, message: str) -> ValidationError:
     return ValidationError({parameter: [message]})
 
 
-def boolean_parameter(request, name):
+def boolean_parameter(request: Request, name: str) -> bool | None:
     value = request.query_params.get(name)
     if value is None:
         return None
@@ -32,12 +41,12 @@ def boolean_parameter(request, name):
     return BOOLEAN_WORDS[value.lower()]
 
 
-def list_parameter(request, name):
+def list_parameter(request: Request, name: str) -> list[str]:
     """Both forms a client sends arrays in: `name=a,b` and `name=a&name=b` (or a mix)."""
     return [item.strip() for value in request.query_params.getlist(name) for item in value.split(",")]
 
 
-def boolean_schema(name, description):
+def boolean_schema(name: str, description: str) -> dict[str, Any]:
     return {
         "name": name,
         "in": "query",
@@ -47,7 +56,7 @@ def boolean_schema(name, description):
     }
 
 
-def array_schema(name, description, items, **schema):
+def array_schema(name: str, description: str, items: dict[str, Any], **schema: Any) -> dict[str, Any]:
     # style form + explode: the repeated form, which openapi-fetch and axios send for arrays.
     return {
         "name": name,
@@ -61,16 +70,20 @@ def array_schema(name, description, items, **schema):
 
 
 class CompletedFilter(BaseFilterBackend):
-    def filter_queryset(self, request, queryset, view):
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[AnyModel, Row], view: APIView
+    ) -> QuerySet[AnyModel, Row]:
         completed = boolean_parameter(request, "completed")
         return queryset if completed is None else queryset.filter(completed=completed)
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return [boolean_schema("completed", "Only completed (true) or open (false) tasks.")]
 
 
 class PriorityFilter(BaseFilterBackend):
-    def filter_queryset(self, request, queryset, view):
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[AnyModel, Row], view: APIView
+    ) -> QuerySet[AnyModel, Row]:
         names = list_parameter(request, "priority")
         if not names:
             return queryset
@@ -79,7 +92,7 @@ class PriorityFilter(BaseFilterBackend):
             raise invalid("priority", f"Unknown priority: {', '.join(unknown)}. Allowed: low, medium, high.")
         return queryset.filter(priority__in=[PRIORITY_RANKS[name] for name in names])
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return [
             array_schema(
                 "priority",
@@ -94,11 +107,13 @@ class TagFilter(BaseFilterBackend):
     """Tasks carrying every given tag. Names resolve among the caller's own tags only, so another
     user's tag is a tag the caller does not have: an empty result, as for any unknown name."""
 
-    def filter_queryset(self, request, queryset, view):
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[AnyModel, Row], view: APIView
+    ) -> QuerySet[AnyModel, Row]:
         names = request.query_params.getlist("tag")
         if len(names) > MAX_TAG_PARAMETERS:
             raise invalid("tag", f"At most {MAX_TAG_PARAMETERS} tags.")
-        owned_tags = Tag.objects.owned_by(request.user)
+        owned_tags = Tag.objects.owned_by(caller(request))
         for name in {name.strip().lower(): name.strip() for name in names}.values():
             if any(unicodedata.category(character) == "Cc" for character in name):
                 # No tag has a control character (nor could the database compare a NUL).
@@ -112,7 +127,7 @@ class TagFilter(BaseFilterBackend):
             queryset = queryset.filter(tags=tag_id)
         return queryset
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         return [
             array_schema(
                 "tag",
@@ -128,7 +143,9 @@ class TagFilter(BaseFilterBackend):
 class DueFilter(BaseFilterBackend):
     """`due_after` ≤ due_at < `due_before`, `overdue` and `has_due`."""
 
-    def filter_queryset(self, request, queryset, view):
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[AnyModel, Row], view: APIView
+    ) -> QuerySet[AnyModel, Row]:
         for name, lookup in (("due_after", "due_at__gte"), ("due_before", "due_at__lt")):
             value = request.query_params.get(name)
             if value is not None:
@@ -145,7 +162,7 @@ class DueFilter(BaseFilterBackend):
             queryset = queryset.filter(due_at__isnull=not has_due)
         return queryset
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         moment = DATETIME_SCHEMA
         return [
             {
@@ -172,14 +189,14 @@ class DueFilter(BaseFilterBackend):
 class LiteralSearchFilter(SearchFilter):
     """Matches the whole text, case-insensitively; DRF's default splits it into words."""
 
-    def get_search_terms(self, request):
+    def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
         if len(value) > MAX_SEARCH_LENGTH:
             raise invalid(self.search_param, f"At most {MAX_SEARCH_LENGTH} characters.")
         value = value.replace("\x00", "")
         return [value] if value.strip() else []
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         [parameter] = super().get_schema_operation_parameters(view)
         parameter["description"] = "Tasks whose title or description contains this text, ignoring case."
         parameter["schema"]["maxLength"] = MAX_SEARCH_LENGTH
@@ -189,7 +206,10 @@ class LiteralSearchFilter(SearchFilter):
 class StrictOrderingFilter(OrderingFilter):
     """Unknown ordering fields are a 400, not silently ignored; ties break on the newest id."""
 
-    def get_ordering(self, request, queryset, view):
+    # Expressions as well as names: DRF passes them all to order_by(), though its stubs say str.
+    def get_ordering(  # type: ignore[override]
+        self, request: Request, queryset: QuerySet[Any, Any], view: APIView
+    ) -> Sequence[str | OrderBy] | None:
         values = request.query_params.getlist(self.ordering_param)
         if not values:
             return self.get_default_ordering(view)
@@ -202,13 +222,15 @@ class StrictOrderingFilter(OrderingFilter):
         ]
 
     @staticmethod
-    def expression(field):
+    def expression(field: str) -> str | OrderBy:
         name = field.removeprefix("-")
         if name not in NULLS_LAST_FIELDS:
             return field
         return F(name).desc(nulls_last=True) if field.startswith("-") else F(name).asc(nulls_last=True)
 
-    def remove_invalid_fields(self, queryset, fields, view, request):
+    def remove_invalid_fields(
+        self, queryset: QuerySet[Any, Any], fields: Iterable[str], view: APIView, request: Request
+    ) -> list[str]:
         allowed = {name for name, _ in self.get_valid_fields(queryset, view, {"request": request})}
         unknown = [field for field in fields if field.removeprefix("-") not in allowed]
         if unknown:
@@ -218,9 +240,11 @@ class StrictOrderingFilter(OrderingFilter):
             )
         return [*fields, "-id"]
 
-    def get_schema_operation_parameters(self, view):
-        # Known fields only, since anything else is a 400.
-        fields = [name if isinstance(name, str) else name[0] for name in view.ordering_fields]
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        # Known fields only, since anything else is a 400. A view ordered by this filter declares
+        # ordering_fields (TaskViewSet does), which APIView's type does not know.
+        ordering_fields = view.ordering_fields  # type: ignore[attr-defined]
+        fields = [name if isinstance(name, str) else name[0] for name in ordering_fields]
         return [
             array_schema(
                 self.ordering_param,

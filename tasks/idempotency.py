@@ -4,15 +4,20 @@ same key and body replays the first response (the IETF httpapi Idempotency-Key d
 import hashlib
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from http import HTTPStatus
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
+from rest_framework.request import Request
 from rest_framework.response import Response
 
+from authbridge.authentication import caller
+from authbridge.models import User
+from tasks.conditional import TaskViewSetBase
 from tasks.models import IdempotencyKey
 
 HEADER = "Idempotency-Key"
@@ -41,7 +46,7 @@ class IdempotencyKeyInProgress(APIException):
     default_detail = f"A request with this {HEADER} is still in progress. Retry shortly."
 
 
-def idempotency_key(request):
+def idempotency_key(request: Request) -> str | None:
     """The request's key, None without one; a malformed one is a 400."""
     key = request.headers.get(HEADER)
     if key is not None and not VALID_KEY.fullmatch(key):
@@ -49,17 +54,17 @@ def idempotency_key(request):
     return key
 
 
-def fingerprint(route, data):
+def fingerprint(route: str, data: Any) -> str:
     """What a request asks for: its route and its JSON body, however the keys are ordered or spaced."""
     canonical = json.dumps([route, data], sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def expired_before(now=None):
+def expired_before(now: datetime | None = None) -> datetime:
     return (now or timezone.now()) - timedelta(hours=settings.IDEMPOTENCY_KEY_TTL_HOURS)
 
 
-def remembered(owner, key, now=None):
+def remembered(owner: User, key: str, now: datetime | None = None) -> IdempotencyKey | None:
     """The owner's unexpired record of `key`, or None; an expired one is deleted to free the key."""
     record = IdempotencyKey.objects.filter(owner=owner, key=key).first()
     if record is not None and record.created_at < expired_before(now):
@@ -68,7 +73,7 @@ def remembered(owner, key, now=None):
     return record
 
 
-def remember(owner, key, request_fingerprint, response):
+def remember(owner: User, key: str, request_fingerprint: str, response: Response) -> IdempotencyKey:
     return IdempotencyKey.objects.create(
         owner=owner,
         key=key,
@@ -79,14 +84,14 @@ def remember(owner, key, request_fingerprint, response):
     )
 
 
-def replay(record, request_fingerprint):
+def replay(record: IdempotencyKey, request_fingerprint: str) -> Response:
     if record.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused()
     headers = {**record.headers, REPLAYED_HEADER: "true"}
     return Response(json.loads(record.body), status=record.status, headers=headers)
 
 
-def purge_expired(now=None, limit=None):
+def purge_expired(now: datetime | None = None, limit: int | None = None) -> int:
     """Deletes expired keys, the oldest `limit` of them when given; returns how many."""
     expired = IdempotencyKey.objects.filter(created_at__lt=expired_before(now))
     if limit is not None:
@@ -95,7 +100,7 @@ def purge_expired(now=None, limit=None):
     return expired.delete()[0]
 
 
-class IdempotentCreateMixin:
+class IdempotentCreateMixin(TaskViewSetBase):
     """For TaskViewSet: `create` honours Idempotency-Key.
 
     The task and the record of its response are written in one transaction, and (owner, key) is
@@ -104,19 +109,20 @@ class IdempotentCreateMixin:
     with a 4xx raises inside the transaction, so nothing of it is remembered.
     """
 
-    def create(self, request, *args, **kwargs):
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = idempotency_key(request)
         if key is None:
             return super().create(request, *args, **kwargs)
         request_fingerprint = fingerprint(self.basename, request.data)
-        record = remembered(request.user, key)
+        owner = caller(request)
+        record = remembered(owner, key)
         if record is None:
             try:
                 with transaction.atomic():
                     response = super().create(request, *args, **kwargs)
-                    remember(request.user, key, request_fingerprint, response)
+                    remember(owner, key, request_fingerprint, response)
             except IntegrityError:
-                record = remembered(request.user, key)
+                record = remembered(owner, key)
                 if record is None:  # committed, then expired or its owner deleted: retry
                     raise IdempotencyKeyInProgress() from None
             else:

@@ -7,11 +7,15 @@ that is not about one user (readiness, the admin) uses `Task.objects` directly.
 
 import functools
 import operator
+from collections.abc import Callable, Collection
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
+
+from authbridge.models import User
 
 
 class VersionMismatch(Exception):
@@ -26,12 +30,12 @@ class Priority(models.IntegerChoices):
     HIGH = 3, "high"
 
 
-class TagQuerySet(models.QuerySet):
-    def owned_by(self, user):
+class TagQuerySet(models.QuerySet["Tag"]):
+    def owned_by(self, user: User) -> Self:
         """A user's tags are theirs alone, as their tasks are."""
         return self.filter(owner=user)
 
-    def named(self, *names):
+    def named(self, *names: str) -> Self:
         """The tags with these names in any case, compared with the database's lower(), as the
         unique constraint is: Unicode-aware on PostgreSQL, ASCII-only on SQLite."""
         matches = [models.Q(name_key=Lower(models.Value(name))) for name in names]
@@ -52,19 +56,23 @@ class Tag(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint("owner", Lower("name"), name="tag_owner_name_ci_unique")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.name
 
 
-class TaskQuerySet(models.QuerySet):
-    def owned_by(self, user):
+class TaskQuerySet(models.QuerySet["Task"]):
+    def owned_by(self, user: User) -> Self:
         """The ownership rule: a user sees and changes their own tasks, nobody else's."""
         return self.filter(owner=user)
 
-    def update(self, **changes):
+    def update(self, **changes: Any) -> int:
         """Every UPDATE of a task bumps its `version`, the ETag clients send back in If-Match."""
         changes.setdefault("version", models.F("version") + 1)
         return super().update(**changes)
+
+
+# What Task.write sets on the row: field name to new value, from the task as the write finds it.
+ChangesFor = Callable[["Task"], dict[str, Any]]
 
 
 class Task(models.Model):
@@ -96,10 +104,10 @@ class Task(models.Model):
             models.Index(fields=["owner", "due_at"], name="task_owner_due_idx"),
         ]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.title
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         """A save of an existing task (the admin's) bumps `version` in its own UPDATE."""
         if self._state.adding:
             return super().save(*args, **kwargs)
@@ -109,7 +117,7 @@ class Task(models.Model):
         super().save(*args, **kwargs)
         self.refresh_from_db(fields=["version"])
 
-    def write(self, changes_for, *, versions=None):
+    def write(self, changes_for: ChangesFor, *, versions: Collection[int] | None = None) -> None:
         """Writes `changes_for(task)` and a new `updated_at` to the row, only if its version is one of
         `versions` (any when None), else raises VersionMismatch and writes nothing.
 
@@ -125,7 +133,7 @@ class Task(models.Model):
                 self.refresh_from_db(from_queryset=Task.objects.select_for_update())
                 self._write_if_unchanged(changes_for, versions)  # under the lock it cannot miss
 
-    def _write_if_unchanged(self, changes_for, versions):
+    def _write_if_unchanged(self, changes_for: ChangesFor, versions: Collection[int] | None) -> bool:
         if versions is not None and self.version not in versions:
             raise VersionMismatch()
         changes = {**changes_for(self), "updated_at": timezone.now(), "version": self.version + 1}
@@ -135,7 +143,7 @@ class Task(models.Model):
             setattr(self, name, value)
         return True
 
-    def delete_if(self, *, versions=None):
+    def delete_if(self, *, versions: Collection[int] | None = None) -> tuple[int, dict[str, int]]:
         """Deletes the task if its version is one of `versions` (any when None), else raises
         VersionMismatch; the check and the delete hold the row's lock."""
         if versions is None:
@@ -146,7 +154,7 @@ class Task(models.Model):
                 raise VersionMismatch()
             return self.delete()
 
-    def toggle_completed(self, *, versions=None):
+    def toggle_completed(self, *, versions: Collection[int] | None = None) -> None:
         """Flips `completed` of the row as it is, so concurrent toggles lose no update; `completed_at`
         follows from the row's own old value, not from what this request read."""
         self.write(
@@ -175,5 +183,5 @@ class IdempotencyKey(models.Model):
         constraints = [models.UniqueConstraint(fields=["owner", "key"], name="idempotency_key_unique")]
         indexes = [models.Index(fields=["created_at"], name="idempotency_key_created_idx")]
 
-    def __str__(self):
+    def __str__(self) -> str:
         return self.key

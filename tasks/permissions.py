@@ -1,4 +1,8 @@
 from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from authbridge.authentication import caller
 
 
 class PathUserIsCaller(BasePermission):
@@ -6,5 +10,6 @@ class PathUserIsCaller(BasePermission):
 
     message = "The user id in the path is not yours."
 
-    def has_permission(self, request, view):
-        return view.kwargs.get("user_id") == request.user.sub
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        # Checked after IsAuthenticated (permission_classes), so the caller is a User.
+        return view.kwargs.get("user_id") == caller(request).sub

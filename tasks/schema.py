@@ -1,19 +1,22 @@
 """OpenAPI for the task routes' HTTP semantics: ETag, If-None-Match, If-Match and Idempotency-Key,
 with the 304, 409, 412 and 422 answers they bring."""
 
+from typing import Any
+
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import Direction, OpenApiExample, OpenApiParameter, OpenApiResponse
+from rest_framework.exceptions import APIException
 
 from tasks.conditional import PreconditionFailed
 from tasks.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
 from todo_api.errors import error_body
-from todo_api.schema import ErrorDocumentingAutoSchema, ErrorSerializer
+from todo_api.schema import ErrorDocumentingAutoSchema, ErrorSerializer, Schema
 
 TASK_WRITES = {"update", "partial_update", "destroy", "complete"}
 READS = {"retrieve", "list"}
 
 
-def header(name, description, example, **options):
+def header(name: str, description: str, example: str, **options: Any) -> OpenApiParameter:
     return OpenApiParameter(
         name,
         OpenApiTypes.STR,
@@ -64,7 +67,7 @@ LOCATION = header(
 )
 
 
-def error_response(exception, description):
+def error_response(exception: type[APIException], description: str) -> OpenApiResponse:
     status = exception.status_code
     example = error_body(status, exception.default_code, str(exception.default_detail))
     return OpenApiResponse(
@@ -74,7 +77,7 @@ def error_response(exception, description):
     )
 
 
-EXTRA_RESPONSES = {
+EXTRA_RESPONSES: dict[str, dict[str, OpenApiResponse | None]] = {
     "read": {"304": None},
     "write": {
         "412": error_response(
@@ -94,15 +97,16 @@ EXTRA_RESPONSES = {
 
 
 class TaskSchema(ErrorDocumentingAutoSchema):
-    def _kind(self):
-        action = getattr(self.view, "action", None)
+    def _kind(self) -> str:
+        """The operation's kind: read, write, or else the view's action (create); "" without one."""
+        action = getattr(self.view, "action", None) or ""
         if action in READS:
             return "read"
         if action in TASK_WRITES:
             return "write"
         return action
 
-    def get_override_parameters(self):
+    def get_override_parameters(self) -> list[Any]:
         kind = self._kind()
         etag = LIST_ETAG if getattr(self.view, "action", None) == "list" else TASK_ETAG
         added = {
@@ -112,7 +116,7 @@ class TaskSchema(ErrorDocumentingAutoSchema):
         }.get(kind, [])
         return [*super().get_override_parameters(), *added]
 
-    def _get_response_bodies(self, direction="response"):
+    def _get_response_bodies(self, direction: Direction = "response") -> Schema:
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses

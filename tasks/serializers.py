@@ -3,34 +3,39 @@
 import difflib
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from authbridge.models import User
 from tasks.models import Priority, Tag, Task
 
 
-def max_length(model, name):
+def max_length(model: type[models.Model], name: str) -> int:
     """A limit written once, on the model, and enforced from there by the API too."""
-    return model._meta.get_field(name).max_length
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field) and field.max_length is not None
+    return field.max_length
 
 
 TITLE_MAX_LENGTH = max_length(Task, "title")
 DESCRIPTION_MAX_LENGTH = max_length(Task, "description")
 TAG_MAX_LENGTH = max_length(Tag, "name")
 MAX_TAGS_PER_TASK = 20
-PRIORITY_NAMES = dict(Priority.choices)
+PRIORITY_NAMES: dict[int, str] = dict(Priority.choices)
 PRIORITY_RANKS = {name: rank for rank, name in Priority.choices}
 
 
 class StrictCharField(serializers.CharField):
     """Text must be a JSON string: a number is not a title."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
         return super().to_internal_value(data)
@@ -39,7 +44,7 @@ class StrictCharField(serializers.CharField):
 class StrictBooleanField(serializers.BooleanField):
     """A JSON true or false; "yes", 1 and "true" are refused."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> bool:
         if not isinstance(data, bool):
             self.fail("invalid", input=data)
         return data
@@ -51,12 +56,12 @@ class PriorityField(serializers.Field):
 
     default_error_messages = {"invalid": "Must be one of: low, medium, high."}
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> int:
         if not isinstance(data, str) or data not in PRIORITY_RANKS:
             self.fail("invalid")
         return PRIORITY_RANKS[data]
 
-    def to_representation(self, value):
+    def to_representation(self, value: int) -> str:
         return PRIORITY_NAMES[value]
 
 
@@ -71,7 +76,7 @@ EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 LATEST = datetime.max.replace(tzinfo=UTC)
 
 
-def parse_rfc3339(value):
+def parse_rfc3339(value: object) -> datetime | None:
     """An aware datetime in UTC from an RFC 3339 date-time with an offset; None for anything else."""
     if not isinstance(value, str) or not RFC3339.fullmatch(value):
         return None
@@ -101,20 +106,20 @@ class OffsetDateTimeField(serializers.Field):
 
     default_error_messages = {"invalid": DATETIME_HINT}
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(allow_null=True, **kwargs)
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> datetime:
         moment = parse_rfc3339(data)
         if moment is None:
             self.fail("invalid")
         return moment
 
-    def to_representation(self, value):
+    def to_representation(self, value: datetime | None) -> str | None:
         return timestamp(value)
 
 
-def clean_tag_name(name):
+def clean_tag_name(name: object) -> str:
     if not isinstance(name, str):
         raise ValidationError("Each tag must be a string.")
     name = name.strip()
@@ -144,25 +149,25 @@ def clean_tag_name(name):
 class TagNamesField(serializers.Field):
     """A list of tag names, trimmed, each case-insensitive name once (its first spelling)."""
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: object) -> list[str]:
         if not isinstance(data, list):
             raise ValidationError("Must be an array of strings.")
-        names = {}
+        names: dict[str, str] = {}
         for name in map(clean_tag_name, data):
             names.setdefault(name.lower(), name)
         if len(names) > MAX_TAGS_PER_TASK:
             raise ValidationError(f"At most {MAX_TAGS_PER_TASK} tags per task.")
         return list(names.values())
 
-    def to_representation(self, value):
+    def to_representation(self, value: models.Manager[Tag]) -> list[str]:
         return sorted_names(tag.name for tag in value.all())
 
 
-def sorted_names(names):
+def sorted_names(names: Iterable[str]) -> list[str]:
     return sorted(names, key=lambda name: (name.lower(), name))
 
 
-def tags_named(owner, names):
+def tags_named(owner: User, names: list[str]) -> list[Tag]:
     """The owner's tags with these names, created where missing. Two requests creating the same new
     tag at once both get it: the loser's INSERT is skipped (ON CONFLICT DO NOTHING) on the case-
     insensitive unique constraint, and the SELECT after it sees the winner's committed row."""
@@ -209,12 +214,12 @@ FIELD_ALIASES = {
 }
 
 
-def timestamp(value):
+def timestamp(value: datetime | None) -> str | None:
     # As DRF's DateTimeField renders UTC: ISO 8601 with a "Z".
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def represent_task(values, tag_names):
+def represent_task(values: Mapping[str, Any], tag_names: Iterable[str]) -> dict[str, Any]:
     """A task's JSON shape from a dict of its TASK_COLUMNS: lists build it from `.values()` rows
     directly, because DRF's per-field serialization costs far more than the query."""
     return {
@@ -231,10 +236,10 @@ def represent_task(values, tag_names):
     }
 
 
-def tag_names_by_task(task_ids):
+def tag_names_by_task(task_ids: Iterable[int]) -> dict[int, list[str]]:
     """{task id: its tag names}, for many tasks in one query. Plain SQL: on the list's hot path,
     building this join with the ORM cost more CPU than running it (docs/performance.md)."""
-    names = {task_id: [] for task_id in task_ids}
+    names: dict[int, list[str]] = {task_id: [] for task_id in task_ids}
     if not names:
         return names
     placeholders = ", ".join(["%s"] * len(names))
@@ -250,13 +255,13 @@ def tag_names_by_task(task_ids):
     return names
 
 
-def represent_tasks(rows):
+def represent_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Tasks from `.values()` rows, with the tags of all of them read in one query."""
     tag_names = tag_names_by_task(row["id"] for row in rows)
     return [represent_task(row, tag_names[row["id"]]) for row in rows]
 
 
-def suggestion_for(name):
+def suggestion_for(name: str) -> str | None:
     """The task field a client most likely meant by an unknown one: dueDate → due_at."""
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")
     if snake in TASK_FIELDS:
@@ -267,7 +272,7 @@ def suggestion_for(name):
     return close[0] if close else None
 
 
-def unknown_field_message(name):
+def unknown_field_message(name: str) -> str:
     suggestion = suggestion_for(name)
     if suggestion is None:
         return "Unknown field."
@@ -320,25 +325,25 @@ class TaskSerializer(serializers.ModelSerializer):
         fields = TASK_FIELDS
         read_only_fields = READ_ONLY_FIELDS
 
-    ignored_fields = ()
+    ignored_fields: Sequence[str] = ()
 
-    def to_internal_value(self, data):
+    def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, dict):
             self.check_unknown_fields(data)
         return super().to_internal_value(data)
 
-    def check_unknown_fields(self, data):
+    def check_unknown_fields(self, data: dict[str, Any]) -> None:
         unknown = sorted(name for name in data if name not in self.fields)
         if unknown and self.reject_unknown_fields:
             raise ValidationError({name: [unknown_field_message(name)] for name in unknown})
         self.ignored_fields = unknown
 
-    def to_representation(self, instance):
+    def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}
         return represent_task(values, [tag.name for tag in instance.tags.all()])
 
     @transaction.atomic
-    def create(self, validated_data):
+    def create(self, validated_data: dict[str, Any]) -> Task:
         tag_names = validated_data.pop("tags", [])
         if validated_data.get("completed"):
             validated_data["completed_at"] = timezone.now()
@@ -347,13 +352,13 @@ class TaskSerializer(serializers.ModelSerializer):
         return task
 
     @transaction.atomic
-    def update(self, instance, validated_data):
+    def update(self, instance: Task, validated_data: dict[str, Any]) -> Task:
         """Task.write: an UPDATE, never Model.save() (which would INSERT the task again when a
         concurrent DELETE removed it after it was read), only of a version If-Match allows. The tags
         change in the same transaction as that version, so the task's ETag covers them too."""
         tag_names = validated_data.pop("tags", None)
 
-        def changes_for(task):
+        def changes_for(task: Task) -> dict[str, Any]:
             # Decided by the row as the write finds it, not by what this request read earlier.
             changes = dict(validated_data)
             if "completed" in changes and changes["completed"] != task.completed:

@@ -1,24 +1,26 @@
 """What the caller's tasks add up to: their tags with counts, and dashboard statistics."""
 
 import functools
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from zoneinfo import ZoneInfo, available_timezones
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from authbridge.authentication import caller
 from tasks.models import Priority, Tag, Task
 from tasks.permissions import PathUserIsCaller
 from tasks.serializers import StatsSerializer, TagCountSerializer, UserStatsSerializer, sorted_names
 
 
-def counts(queryset, **conditions):
+def counts(queryset: QuerySet[Task], **conditions: Q) -> dict[str, int]:
     """Counts of the queryset's rows meeting each condition, in one query."""
     # Aggregates may not share a field's name (completed, priority): they are named apart, then back.
     totals = queryset.aggregate(
@@ -27,7 +29,7 @@ def counts(queryset, **conditions):
     return {name: totals[f"{name}__count"] for name in conditions}
 
 
-def day_bounds(zone, now):
+def day_bounds(zone: tzinfo, now: datetime) -> tuple[datetime, datetime]:
     """The day containing `now` in `zone`, midnight to midnight (23 or 25 hours when clocks change)."""
     today = now.astimezone(zone).date()
     start = datetime.combine(today, time(), tzinfo=zone)
@@ -35,12 +37,12 @@ def day_bounds(zone, now):
 
 
 @functools.cache
-def time_zone_names():
+def time_zone_names() -> frozenset[str]:
     # Only names from the zone database: ZoneInfo() alone would also open other files under its path.
     return frozenset(available_timezones())
 
 
-def time_zone(name):
+def time_zone(name: str) -> ZoneInfo:
     if name not in time_zone_names():
         raise ValidationError({"tz": ["Unknown time zone. Send an IANA name, e.g. Europe/Paris."]})
     return ZoneInfo(name)
@@ -63,12 +65,12 @@ class StatsView(APIView):
             )
         ],
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """A dashboard summary of your tasks."""
         now = timezone.now()
         start, end = day_bounds(time_zone(request.query_params.get("tz", "UTC")), now)
         summary = counts(
-            Task.objects.owned_by(request.user),
+            Task.objects.owned_by(caller(request)),
             total=Q(),
             completed=Q(completed=True),
             overdue=Q(completed=False, due_at__lt=now),
@@ -90,9 +92,9 @@ class UserStatsView(APIView):
         "spec's profile pages read.",
         responses=UserStatsSerializer,
     )
-    def get(self, request, user_id):
+    def get(self, request: Request, user_id: str) -> Response:
         """Your task counts, as the Next.js + Better Auth todo spec's profile pages read them."""
-        summary = counts(Task.objects.owned_by(request.user), total=Q(), completed=Q(completed=True))
+        summary = counts(Task.objects.owned_by(caller(request)), total=Q(), completed=Q(completed=True))
         return Response({**summary, "pending": summary["total"] - summary["completed"]})
 
 
@@ -104,11 +106,12 @@ class TagListView(APIView):
         "each with the number of the caller's tasks that carry it.",
         responses=TagCountSerializer(many=True),
     )
-    def get(self, request):
+    def get(self, request: Request) -> Response:
         """Your tags that are on at least one of your tasks, sorted ignoring case, with their task counts."""
+        owner = caller(request)
         tags = (
-            Tag.objects.owned_by(request.user)
-            .annotate(count=Count("tasks", filter=Q(tasks__owner=request.user)))
+            Tag.objects.owned_by(owner)
+            .annotate(count=Count("tasks", filter=Q(tasks__owner=owner)))
             .filter(count__gt=0)
             .values_list("name", "count")
         )

@@ -8,7 +8,7 @@ from tasks.views import TaskViewSet, UserTaskViewSet
 class OptionalSlashRouter(SimpleRouter):
     """Every route answers with and without a trailing slash, for every method: no redirects."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.trailing_slash = "/?"
 

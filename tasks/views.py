@@ -1,24 +1,32 @@
 """Task endpoints: /api/v1/tasks (paginated) and the /api/{user_id}/tasks compatibility routes."""
 
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import quote
 
-from django.db.models import Count, Window
+from django.db.models import Count, QuerySet, Window
+from django.http import HttpResponseBase
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.pagination import BasePagination, LimitOffsetPagination
 from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.serializers import BaseSerializer
+from rest_framework.views import APIView
 
+from authbridge.authentication import caller
 from tasks.conditional import ConditionalTaskMixin
 from tasks.filters import (
     CompletedFilter,
     DueFilter,
     LiteralSearchFilter,
     PriorityFilter,
+    Row,
     StrictOrderingFilter,
     TagFilter,
 )
@@ -40,14 +48,14 @@ class TaskPagination(LimitOffsetPagination):
     max_limit = 100
     max_offset = 2**31 - 1  # past any real list, and an int32 in every generated client
 
-    def get_limit(self, request):
+    def get_limit(self, request: Request) -> int:
         return self._integer_param(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
 
-    def get_offset(self, request):
+    def get_offset(self, request: Request) -> int:
         return self._integer_param(request, self.offset_query_param, 0, 0, self.max_offset)
 
     @staticmethod
-    def _integer_param(request, name, default, minimum, maximum):
+    def _integer_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
         value = request.query_params.get(name)
         if value is None:
             return default
@@ -55,7 +63,10 @@ class TaskPagination(LimitOffsetPagination):
             raise ValidationError({name: [f"Must be an integer from {minimum} to {maximum}."]})
         return int(value)
 
-    def paginate_queryset(self, queryset, request, view=None):
+    # Narrower than DRF's: the list hands over a `.values()` queryset, and the total is annotated on it.
+    def paginate_queryset(  # type: ignore[override]
+        self, queryset: QuerySet[Task, dict[str, Any]], request: Request, view: APIView | None = None
+    ) -> list[dict[str, Any]]:
         self.request = request
         self.limit, self.offset = self.get_limit(request), self.get_offset(request)
         page = queryset.annotate(total_count=Window(Count("pk")))[self.offset : self.offset + self.limit]
@@ -66,7 +77,7 @@ class TaskPagination(LimitOffsetPagination):
             del row["total_count"]
         return rows
 
-    def get_schema_operation_parameters(self, view):
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         limit, offset = super().get_schema_operation_parameters(view)
         limit["schema"].update(minimum=1, maximum=self.max_limit, default=self.default_limit)
         offset["schema"].update(minimum=0, maximum=self.max_offset, default=0)
@@ -106,7 +117,7 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
     """Your tasks. Another user's task answers 404, exactly like a missing one."""
 
     serializer_class = TaskSerializer
-    pagination_class = TaskPagination
+    pagination_class: type[BasePagination] | None = TaskPagination
     filter_backends = [
         CompletedFilter,
         PriorityFilter,
@@ -122,27 +133,27 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, viewsets.ModelVie
     schema = TaskSchema()
     detail_route_name = "task-detail"
 
-    def get_queryset(self):
-        return Task.objects.owned_by(self.request.user)
+    def get_queryset(self) -> QuerySet[Task]:
+        return Task.objects.owned_by(caller(self.request))
 
-    def filter_queryset(self, queryset):
+    def filter_queryset(self, queryset: QuerySet[Task, Row]) -> QuerySet[Task, Row]:
         # DRF runs the filter backends in get_object too: `?completed=false` would turn a detail
         # route's completed task into a 404. List parameters mean nothing on a detail route.
         if self.detail:
             return queryset
         return super().filter_queryset(queryset)
 
-    def list(self, request, *args, **kwargs):
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
         page = self.paginate_queryset(rows)
         if page is None:
             return Response(represent_tasks(list(rows)))
         return self.get_paginated_response(represent_tasks(page))
 
-    def perform_create(self, serializer):
-        self.task = serializer.save(owner=self.request.user)
+    def perform_create(self, serializer: BaseSerializer[Task]) -> None:
+        self.task = serializer.save(owner=caller(self.request))
 
-    def get_success_headers(self, data):
+    def get_success_headers(self, data: Any) -> dict[str, str]:
         route_kwargs = {**self.kwargs, "pk": data["id"]}
         location = self.request.build_absolute_uri(reverse(self.detail_route_name, kwargs=route_kwargs))
         return {**super().get_success_headers(data), "Location": location}
@@ -159,7 +170,7 @@ IGNORED_FIELDS_HEADER = OpenApiParameter(
 MAX_IGNORED_FIELDS_LISTED = 20
 
 
-def ignored_fields_header(names):
+def ignored_fields_header(names: Sequence[str]) -> str:
     """A header value from client-chosen names: percent-encoded, so no name can break the header."""
     listed = [quote(name, safe="") for name in names[:MAX_IGNORED_FIELDS_LISTED]]
     return ", ".join(listed)
@@ -220,25 +231,29 @@ class UserTaskViewSet(TaskViewSet):
     pagination_class = None
     detail_route_name = "user-task-detail"
     serializer_class = CompatTaskSerializer
-    ignored_fields = ()
+    ignored_fields: Sequence[str] = ()
 
-    def perform_create(self, serializer):
+    # serializer_class is CompatTaskSerializer here, which DRF's signature cannot say.
+    def perform_create(self, serializer: CompatTaskSerializer) -> None:  # type: ignore[override]
         super().perform_create(serializer)
         self.ignored_fields = serializer.ignored_fields
 
-    def perform_update(self, serializer):
+    def perform_update(self, serializer: CompatTaskSerializer) -> None:  # type: ignore[override]
         super().perform_update(serializer)
         self.ignored_fields = serializer.ignored_fields
 
-    def finalize_response(self, request, response, *args, **kwargs):
-        response = super().finalize_response(request, response, *args, **kwargs)
+    # A 304 is not a DRF Response: see ConditionalTaskMixin.finalize_response.
+    def finalize_response(  # type: ignore[override]
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> HttpResponseBase:
+        finalized = super().finalize_response(request, response, *args, **kwargs)
         if self.ignored_fields:
-            response["X-Ignored-Fields"] = ignored_fields_header(self.ignored_fields)
-        return response
+            finalized["X-Ignored-Fields"] = ignored_fields_header(self.ignored_fields)
+        return finalized
 
     @extend_schema(request=None, responses=TaskSerializer)
     @action(detail=True, methods=["patch"])
-    def complete(self, request, *args, **kwargs):
+    def complete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Toggles `completed` and returns the task."""
         task = self.get_object()
         task.toggle_completed(versions=self.allowed_versions())

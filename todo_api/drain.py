@@ -9,23 +9,26 @@ takes it out of rotation before its socket closes. Under Kubernetes the preStop 
 
 import signal
 import threading
+from types import FrameType
+
+from gunicorn.workers.base import Worker
 
 _draining = threading.Event()
 
 
-def is_draining():
+def is_draining() -> bool:
     return _draining.is_set()
 
 
-def start_draining():
+def start_draining() -> None:
     _draining.set()
 
 
-def drain_on_sigterm(worker, delay):
+def drain_on_sigterm(worker: Worker, delay: float) -> None:
     """Replaces the worker's SIGTERM handler (gunicorn's post_worker_init hook calls this)."""
     stop = worker.handle_exit
 
-    def on_sigterm(signum, frame):
+    def on_sigterm(signum: int, frame: FrameType | None) -> None:
         if is_draining():
             return
         start_draining()

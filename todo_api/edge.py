@@ -9,6 +9,7 @@ the arbiter imports it before they are configured.
 """
 
 import json
+import socket
 from http import HTTPStatus
 
 from gunicorn import util
@@ -44,7 +45,7 @@ REFUSALS = {
 }
 
 
-def json_error_response(status):
+def json_error_response(status: int) -> bytes:
     """The raw HTTP response for a request gunicorn refuses itself."""
     # Imported when an error is written, in a worker: todo_api.errors needs Django's settings.
     from todo_api.errors import error_body
@@ -61,13 +62,13 @@ def json_error_response(status):
     return head.encode("latin-1") + body
 
 
-def write_json_error(sock, status_int, reason, mesg):
+def write_json_error(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
     # gunicorn's reason and message are dropped: the status says it, and the message may echo
     # (and gunicorn's log keeps) what the client sent.
     util.write_nonblock(sock, json_error_response(status_int))
 
 
-def answer_errors_in_json():
+def answer_errors_in_json() -> None:
     """Makes gunicorn answer its own errors (bad request line, oversized headers...) in JSON.
 
     gunicorn has no setting for these answers: every worker class sends them through

@@ -63,7 +63,7 @@ def env_list(name: str, default: Iterable[str] = ()) -> list[str]:
 RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "min": 60, "minute": 60, "hour": 3600, "day": 86400}
 
 
-def env_rate(name):
+def env_rate(name: str) -> tuple[int, int] | None:
     """A rate such as `600/min` as (600, 60); None when unset or blank."""
     value = os.environ.get(name)
     if value is None or value.strip() == "":

@@ -1,10 +1,12 @@
 """Liveness and readiness probes for the platform; neither needs a token."""
 
 from django.db import DatabaseError
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tasks.models import Task
@@ -24,7 +26,7 @@ status_serializer = inline_serializer("ProbeStatus", {"status": serializers.Char
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-def healthz(request):
+def healthz(request: Request) -> Response:
     """Liveness: the process answers. Touches nothing else."""
     return Response({"status": "ok"})
 
@@ -38,7 +40,7 @@ def healthz(request):
 @api_view(["GET"])
 @authentication_classes([])
 @permission_classes([AllowAny])
-def readyz(request):
+def readyz(request: Request) -> HttpResponse:
     """Readiness: the process is not shutting down and the database answers a real query on our tables."""
     if is_draining():
         return error_response(503, "draining", "This server is shutting down.")

@@ -49,10 +49,10 @@ class QueryStringLimitMiddleware:
     learns the query string's own limit rather than one that depends on the path's length.
     """
 
-    def __init__(self, get_response):
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
-    def __call__(self, request):
+    def __call__(self, request: HttpRequest) -> HttpResponse:
         # WSGI passes the raw bytes as Latin-1 characters: the length is the length in bytes.
         if len(request.META.get("QUERY_STRING", "")) > MAX_QUERY_STRING_BYTES:
             return error_response(

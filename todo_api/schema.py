@@ -2,16 +2,25 @@
 the errors each operation can give, each with a real example."""
 
 import json
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.core.validators import ProhibitNullCharactersValidator
+from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import Direction
 from rest_framework import serializers
+from rest_framework.request import Request
 
 from authbridge.verifier import MAX_TOKEN_LENGTH
 from todo_api.edge import LIMIT_REQUEST_FIELD_SIZE, LIMIT_REQUEST_FIELDS, MAX_QUERY_STRING_BYTES
 from todo_api.errors import error_body
+
+# A piece of the OpenAPI document: JSON, as drf-spectacular builds and hands it around.
+Schema = dict[str, Any]
+# What drf-spectacular's preprocessing hooks take and return: (path, path_regex, method, view).
+Endpoint = tuple[str, str, str, Callable[..., Any]]
 
 # The tag of each operation, by the first path prefix that matches. The tags' order and descriptions
 # are in SPECTACULAR_SETTINGS["TAGS"].
@@ -24,7 +33,7 @@ PATH_TAGS = [
     ("/readyz", "Health"),
 ]
 
-PATH_PARAMETERS = {
+PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "id": ({"type": "integer", "format": "int64", "minimum": 1}, "The task's `id`."),
     "user_id": (
         {"type": "string"},
@@ -34,7 +43,7 @@ PATH_PARAMETERS = {
 }
 
 # A body each operation's "Try it out" can send unedited, by request component. A test sends each.
-REQUEST_EXAMPLES = {
+REQUEST_EXAMPLES: dict[str, Schema] = {
     "TaskRequest": {
         "title": "Buy oat milk",
         "description": "Two cartons, unsweetened.",
@@ -49,7 +58,7 @@ REQUEST_EXAMPLES = {
 }
 
 # Headers that come with a status whenever an operation documents it.
-RESPONSE_HEADERS = {
+RESPONSE_HEADERS: dict[int, dict[str, Schema]] = {
     201: {
         "Location": {
             "description": "The new task's URL.",
@@ -81,18 +90,18 @@ class ErrorCase(NamedTuple):
     """One error an operation can answer, documented with an example of the body it really sends.
 
     `when` says which operations can give it: "any" (every one), "token" (operations that need one),
-    "public" (those that do not), "body" (with a
-    request body), "query" (with query parameters), "path:<name>" or "header:<Name>" (with that
-    parameter), "response:<status>" (declaring that status themselves). A `code` of None: no body.
+    "public" (those that do not), "body" (with a request body), "query" (with query parameters),
+    "path:<name>" or "header:<Name>" (with that parameter), "response:<status>" (declaring that status
+    themselves).
     """
 
     name: str
     when: str
     status: int
-    code: str | None
-    message: str | None
+    code: str
+    message: str
     description: str
-    fields: dict | None = None
+    fields: dict[str, list[str]] | None = None
 
 
 ERRORS = [
@@ -245,12 +254,14 @@ class ErrorSerializer(serializers.Serializer):
     status = serializers.IntegerField(help_text="The HTTP status, repeated.")
     code = serializers.CharField(help_text="A stable machine-readable code, e.g. `invalid_token`.")
     message = serializers.CharField(help_text="A readable explanation.")
-    fields = serializers.DictField(
+    # The body's member is named "fields", like Serializer.fields: the serializer's metaclass moves
+    # declared fields out of the class, so the property still works, but the stubs cannot know that.
+    fields = serializers.DictField(  # type: ignore[assignment]
         child=serializers.JSONField(), required=False, help_text="Validation errors by field name."
     )
 
 
-def _conditions(operation):
+def _conditions(operation: Schema) -> set[str]:
     """The `when`s of ERRORS that apply to an OpenAPI operation, read from what it declares."""
     found = {f"{parameter['in']}:{parameter['name']}" for parameter in operation.get("parameters", [])}
     found |= {f"response:{status}" for status in operation["responses"]}
@@ -263,7 +274,7 @@ def _conditions(operation):
     return found
 
 
-def _examples(cases):
+def _examples(cases: list[ErrorCase]) -> dict[str, Schema]:
     return {
         case.name: {
             "summary": case.description,
@@ -276,20 +287,20 @@ def _examples(cases):
 class ErrorDocumentingAutoSchema(AutoSchema):
     """drf-spectacular's schema, completed from the tables above."""
 
-    def get_tags(self):
+    def get_tags(self) -> list[str]:
         for prefix, tag in PATH_TAGS:
             if self.path.startswith(prefix):
                 return [tag]
         return super().get_tags()
 
-    def _resolve_path_parameters(self, variables):
+    def _resolve_path_parameters(self, variables: list[str]) -> list[Schema]:
         parameters = super()._resolve_path_parameters(variables)
         for parameter in parameters:
             if parameter["name"] in PATH_PARAMETERS:
                 parameter["schema"], parameter["description"] = PATH_PARAMETERS[parameter["name"]]
         return parameters
 
-    def _map_basic_serializer(self, serializer, direction):
+    def _map_basic_serializer(self, serializer: serializers.Serializer, direction: Direction) -> Schema:
         schema = super()._map_basic_serializer(serializer, direction)
         if direction == "response":
             # A model serializer's answer carries every field, so typed clients need no `?` on any.
@@ -310,7 +321,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
                 continue
-            rules = []
+            rules: list[str] = []
             if field.trim_whitespace:
                 rules.append("surrounding whitespace is trimmed before the length is checked")
             if any(isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators):
@@ -324,7 +335,7 @@ class ErrorDocumentingAutoSchema(AutoSchema):
                 )
         return schema
 
-    def get_operation(self, *args, **kwargs):
+    def get_operation(self, *args: Any, **kwargs: Any) -> Schema | None:
         operation = super().get_operation(*args, **kwargs)
         if operation is None:
             return None
@@ -332,13 +343,13 @@ class ErrorDocumentingAutoSchema(AutoSchema):
         self._add_errors(operation)
         return operation
 
-    def _add_request_example(self, operation):
+    def _add_request_example(self, operation: Schema) -> None:
         for media in operation.get("requestBody", {}).get("content", {}).values():
             component = media["schema"].get("$ref", "").rpartition("/")[2]
             if component in REQUEST_EXAMPLES and "examples" not in media:
                 media["example"] = REQUEST_EXAMPLES[component]
 
-    def _add_errors(self, operation):
+    def _add_errors(self, operation: Schema) -> None:
         responses = operation["responses"]
         cases = [case for case in ERRORS if case.when in _conditions(operation)]
         for status in {case.status for case in cases}:
@@ -358,12 +369,12 @@ class ErrorDocumentingAutoSchema(AutoSchema):
                 responses[str(status)].setdefault("headers", {}).update(headers)
         operation["responses"] = dict(sorted(responses.items()))
 
-    def _error_response(self, status):
+    def _error_response(self, status: int) -> Schema:
         # 304 and the like have no body.
         return self._get_response_for_code(ErrorSerializer if status >= 400 else None, str(status))
 
 
-def without_trailing_slash(endpoints, **kwargs):
+def without_trailing_slash(endpoints: list[Endpoint], **kwargs: Any) -> list[Endpoint]:
     """Preprocessing hook: every route answers with and without a trailing slash; the schema names
     the form without."""
     return [
@@ -371,11 +382,11 @@ def without_trailing_slash(endpoints, **kwargs):
     ]
 
 
-def tidy(result, generator, request, public):
+def tidy(result: Schema, generator: SchemaGenerator, request: Request | None, public: bool) -> Schema:
     """Postprocessing hook: paths in the order of their tags, only tags in use, pages as we link them."""
     tag_names = [tag["name"] for tag in result.get("tags", [])]
 
-    def tag_rank(item):
+    def tag_rank(item: tuple[str, Schema]) -> tuple[int, str]:
         path, operations = item
         tags = [tag for operation in operations.values() for tag in operation.get("tags", [])]
         return min((tag_names.index(tag) for tag in tags if tag in tag_names), default=len(tag_names)), path

@@ -1,6 +1,7 @@
 """Settings for the Todo API: every deploy-time value is read here, from the environment."""
 
 from pathlib import Path
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -179,7 +180,20 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_number("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=
 # Better Auth: where its signing keys are published and what its tokens must say.
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")
 _better_auth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(BETTER_AUTH_URL)) if BETTER_AUTH_URL else None
-BETTER_AUTH = {
+
+
+class BetterAuthSettings(TypedDict):
+    JWKS_URL: str | None
+    ISSUER: str | None
+    AUDIENCE: str | None
+    SECRET: str | None
+    LEEWAY_SECONDS: int
+    JWKS_TTL_SECONDS: float
+    JWKS_REFETCH_INTERVAL_SECONDS: float
+    JWKS_TIMEOUT_SECONDS: float
+
+
+BETTER_AUTH: BetterAuthSettings = {
     "JWKS_URL": env_str("BETTER_AUTH_JWKS_URL")
     or (f"{BETTER_AUTH_URL}/api/auth/jwks" if BETTER_AUTH_URL else None),
     "ISSUER": env_str("BETTER_AUTH_ISSUER") or _better_auth_origin,
@@ -199,7 +213,7 @@ if BETTER_AUTH["SECRET"] is not None and len(BETTER_AUTH["SECRET"]) < 32:
 # REDIS_URL is set, so that all replicas share it; otherwise per process.
 API_USER_RATE = env_rate("API_USER_RATE")
 REDIS_URL = env_str("REDIS_URL") or None
-CACHES = {
+CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
 }

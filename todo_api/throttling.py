@@ -10,11 +10,18 @@ import hashlib
 import logging
 import math
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import caches
 from redis.exceptions import RedisError
+from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
+
+from authbridge.models import User
+
+if TYPE_CHECKING:  # rest_framework.views imports this module while it defines APIView
+    from rest_framework.views import APIView
 
 logger = logging.getLogger(__name__)
 
@@ -22,7 +29,7 @@ logger = logging.getLogger(__name__)
 REDIS_RETRY_SECONDS = 5
 
 
-def warn_if_per_process():
+def warn_if_per_process() -> None:
     if settings.API_USER_RATE and not settings.REDIS_URL:
         logger.warning(
             "API_USER_RATE is set without REDIS_URL: each process counts requests on its own, "
@@ -35,8 +42,8 @@ class UserRateThrottle(BaseThrottle):
 
     redis_retry_at = 0.0  # shared by the process's threads on purpose
 
-    def allow_request(self, request, view):
-        if settings.API_USER_RATE is None or request.user is None:
+    def allow_request(self, request: Request, view: "APIView") -> bool:
+        if settings.API_USER_RATE is None or not isinstance(request.user, User):
             return True
         limit, window = settings.API_USER_RATE
         now = time.time()
@@ -48,7 +55,7 @@ class UserRateThrottle(BaseThrottle):
         self.retry_after = window - now % window
         return count <= limit
 
-    def count(self, user, window, now):
+    def count(self, user: User, window: int, now: float) -> int:
         if time.monotonic() < UserRateThrottle.redis_retry_at:
             return 0
         cache = caches["throttle"]
@@ -57,11 +64,11 @@ class UserRateThrottle(BaseThrottle):
         cache.add(key, 0, timeout=window + 1)
         return cache.incr(key)
 
-    def skip_redis(self, error):
+    def skip_redis(self, error: RedisError) -> None:
         UserRateThrottle.redis_retry_at = time.monotonic() + REDIS_RETRY_SECONDS
         logger.warning(
             "Redis unavailable, requests are not throttled for %s s: %s", REDIS_RETRY_SECONDS, error
         )
 
-    def wait(self):
+    def wait(self) -> int:
         return math.ceil(self.retry_after)
