@@ -16,10 +16,11 @@ from tasks.models import Tag
 from tasks.serializers import DATETIME_HINT, DATETIME_SCHEMA, PRIORITY_RANKS, parse_rfc3339
 
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
-# 200 characters of 4 UTF-8 bytes, percent-encoded, fit with every other list parameter in the
-# query string limit (todo_api/edge.py, MAX_QUERY_STRING_BYTES).
-MAX_SEARCH_LENGTH = 200
-MAX_TAG_PARAMETERS = 20
+# Sized so that every list parameter at its longest, in 4-byte characters percent-encoded (12 bytes
+# each), fits the query string limit together (todo_api/edge.py, MAX_QUERY_STRING_BYTES): gunicorn
+# reads at most 8,190 bytes of request line. A search box and an all-of tag filter need no more.
+MAX_SEARCH_LENGTH = 100
+MAX_TAG_PARAMETERS = 5
 # Tasks without one sort last whichever the direction, on every database.
 NULLS_LAST_FIELDS = {"due_at", "completed_at"}
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 
 from authbridge.verifier import MAX_TOKEN_LENGTH
-from tasks.filters import MAX_SEARCH_LENGTH
+from tasks.filters import MAX_SEARCH_LENGTH, MAX_TAG_PARAMETERS
 from tests.live_server import SECRET, LiveServer, hs256_token
 from todo_api.edge import (
     LIMIT_REQUEST_FIELD_SIZE,
@@ -60,10 +60,10 @@ ORDERING_FIELDS = ["created_at", "updated_at", "title", "completed", "priority",
 
 def longest_list_query(ordering_fields=ORDERING_FIELDS):
     """Every list parameter at its longest legal value at once (issue 10's filters included): a
-    search of 4-byte characters, 20 tags of 50 ASCII letters, every ordering field descending."""
+    search and the most tags a filter takes, of 4-byte characters, every ordering field descending."""
     parameters = [
         *(("priority", value) for value in ("low", "medium", "high")),
-        *(("tag", chr(ord("a") + n) * 50) for n in range(20)),
+        *(("tag", chr(0x1F600 + n) * 50) for n in range(MAX_TAG_PARAMETERS)),
         ("due_after", "1900-01-01T00:00:00.000000+00:00"),
         ("due_before", "9999-12-31T23:59:59.999999+00:00"),
         ("overdue", "false"),

@@ -211,15 +211,15 @@ def test_a_blank_search_lists_everything(alice, alice_user):
     assert titles(listed(alice, "search=+++")) == ["two", "one"]
 
 
-def test_a_search_of_200_characters_is_answered(alice):
-    assert listed(alice, f"search={'a' * 200}").json()["count"] == 0
+def test_a_search_of_100_characters_is_answered(alice):
+    assert listed(alice, f"search={'a' * 100}").json()["count"] == 0
 
 
-def test_a_search_of_over_200_characters_is_refused(alice):
-    response = alice.get(f"/api/v1/tasks?search={'a' * 201}")
+def test_a_search_of_over_100_characters_is_refused(alice):
+    response = alice.get(f"/api/v1/tasks?search={'a' * 101}")
 
     assert response.status_code == HTTPStatus.BAD_REQUEST
-    assert response.json() == invalid("search", "At most 200 characters.")
+    assert response.json() == invalid("search", "At most 100 characters.")
 
 
 @pytest.mark.parametrize(

@@ -17,13 +17,13 @@ from gunicorn.http.message import MAX_REQUEST_LINE
 
 from authbridge.verifier import MAX_TOKEN_LENGTH
 
-# Enough for every list parameter at its maximum together (tasks/filters.py): a search of
-# MAX_SEARCH_LENGTH characters of 4 UTF-8 bytes each, percent-encoded (12 bytes a character), with
-# 20 tags of 50 ASCII letters and every other parameter at its longest value (tests/
-# test_server_edge.py adds them up). 20 tags of 50 four-byte characters (12 KB) fit in no request
-# line gunicorn allows, so the contract cannot promise them.
-MAX_QUERY_STRING_BYTES = 4096
-# gunicorn's maximum (above it gunicorn uses this anyway). It holds "OPTIONS ", the longest path
+# Enough for every list parameter at its maximum together (tasks/filters.py), every character 4
+# UTF-8 bytes percent-encoded (12 bytes): a search of MAX_SEARCH_LENGTH characters, MAX_TAG_PARAMETERS
+# tags of 50 characters, and every other parameter at its longest value (about 4,700 bytes;
+# tests/test_server_edge.py adds them up).
+MAX_QUERY_STRING_BYTES = 5000
+# gunicorn's maximum (above it gunicorn uses this anyway; 0, "unlimited", would buffer a request
+# line of any size from any client). It holds "OPTIONS ", the longest path
 # (a 255-character user id of 4-byte characters, percent-encoded: about 3,100 bytes with the rest of
 # the route), a query string of MAX_QUERY_STRING_BYTES and " HTTP/1.1".
 LIMIT_REQUEST_LINE = MAX_REQUEST_LINE
