@@ -13,6 +13,8 @@ from typing import Any, Self
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Lower
+from django.db.models.signals import pre_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
 from authbridge.models import User
@@ -58,6 +60,23 @@ class Tag(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        renamed = not self._state.adding
+        super().save(*args, **kwargs)
+        if renamed:
+            self.touch_tasks()
+
+    def touch_tasks(self) -> None:
+        """A renamed or deleted tag changes how every task carrying it reads: each gets a new version,
+        and so a new ETag (TaskQuerySet.update bumps it)."""
+        self.tasks.update(updated_at=timezone.now())
+
+
+@receiver(pre_delete, sender=Tag)
+def _tasks_lose_a_tag(sender: type[Tag], instance: Tag, **kwargs: Any) -> None:
+    # Deleted one by one or in bulk (the admin's action): pre_delete is sent for each.
+    instance.touch_tasks()
 
 
 class TaskQuerySet(models.QuerySet["Task"]):

@@ -4,7 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
-from tasks.models import Task
+from tasks.models import Tag, Task
 
 PRECONDITION_FAILED = {
     "status": 412,
@@ -324,3 +324,49 @@ def test_the_list_etag_costs_no_query(alice, django_assert_num_queries):
         response = alice.get("/api/v1/tasks")
 
     assert response["ETag"]
+
+
+@both_families
+def test_changing_only_the_tags_changes_the_etag_and_outdates_if_match(alice, detail):
+    path = detail(alice, create(alice).json()["id"])
+    before = etag_of(alice, path)
+
+    tagged = alice.patch(path, {"tags": ["Errands"]}, format="json", HTTP_IF_MATCH=before)
+
+    assert tagged.status_code == HTTPStatus.OK
+    assert tagged.json()["tags"] == ["Errands"]
+    assert tagged["ETag"] not in (before, None)
+    assert etag_of(alice, path) == tagged["ETag"]
+    stale = alice.patch(path, {"tags": ["Home"]}, format="json", HTTP_IF_MATCH=before)
+    assert stale.status_code == HTTPStatus.PRECONDITION_FAILED
+    assert alice.get(path).json()["tags"] == ["Errands"]
+
+
+@both_families
+def test_a_tag_renamed_by_an_admin_changes_the_etag_of_its_tasks(alice, detail):
+    task_id = alice.post("/api/v1/tasks", {"title": "Tagged", "tags": ["Errands"]}, format="json").json()[
+        "id"
+    ]
+    path = detail(alice, task_id)
+    before = etag_of(alice, path)
+
+    tag = Tag.objects.get(name="Errands")
+    tag.name = "Chores"
+    tag.save()
+
+    assert alice.get(path).json()["tags"] == ["Chores"]
+    assert etag_of(alice, path) != before
+
+
+@both_families
+def test_a_tag_deleted_by_an_admin_changes_the_etag_of_its_tasks(alice, detail):
+    task_id = alice.post("/api/v1/tasks", {"title": "Tagged", "tags": ["Errands"]}, format="json").json()[
+        "id"
+    ]
+    path = detail(alice, task_id)
+    before = etag_of(alice, path)
+
+    Tag.objects.filter(name="Errands").delete()
+
+    assert alice.get(path).json()["tags"] == []
+    assert etag_of(alice, path) != before
