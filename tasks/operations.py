@@ -17,10 +17,7 @@ class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_forwards(app_label, schema_editor, from_state, to_state)
-        else:
-            AddIndex.database_forwards(self, app_label, schema_editor, from_state, to_state)
+        self._run("database_forwards", app_label, schema_editor, from_state, to_state)
 
     def database_backwards(
         self,
@@ -29,7 +26,11 @@ class AddIndexConcurrentlyOnPostgres(AddIndexConcurrently):
         from_state: ProjectState,
         to_state: ProjectState,
     ) -> None:
-        if schema_editor.connection.vendor == "postgresql":
-            super().database_backwards(app_label, schema_editor, from_state, to_state)
-        else:
-            AddIndex.database_backwards(self, app_label, schema_editor, from_state, to_state)
+        self._run("database_backwards", app_label, schema_editor, from_state, to_state)
+
+    def _run(
+        self, direction: str, app_label: str, schema_editor: BaseDatabaseSchemaEditor, *states: ProjectState
+    ) -> None:
+        concurrent = schema_editor.connection.vendor == "postgresql"
+        implementation = getattr(AddIndexConcurrently if concurrent else AddIndex, direction)
+        implementation(self, app_label, schema_editor, *states)
