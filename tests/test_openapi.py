@@ -101,7 +101,7 @@ def test_the_probes_need_no_token(schema, path):
 
 def expected_errors(method, path):
     """The error statuses an operation can answer: what it reads decides."""
-    statuses = {"401", "403", "414", "431", "503"}  # any request can be too long for the server
+    statuses = {"401", "403", "414", "429", "431", "503"}  # any request can be too long for the server
     if method == "get" and (path.endswith("/tasks") or path == "/api/v1/stats"):
         statuses.add("400")  # its query parameters
     if method in ("post", "put", "patch") and not path.endswith("/complete"):

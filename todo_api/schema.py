@@ -71,6 +71,12 @@ RESPONSE_HEADERS: dict[int, dict[str, Schema]] = {
             "schema": {"type": "string", "example": 'Bearer error="invalid_token"'},
         }
     },
+    429: {
+        "Retry-After": {
+            "description": "Seconds until the rate limit lets the caller through again.",
+            "schema": {"type": "integer", "example": 42},
+        }
+    },
     503: {
         "Retry-After": {
             "description": "Seconds to wait before retrying.",
@@ -203,6 +209,15 @@ ERRORS = [
         "unsupported_media_type",
         message='Unsupported media type "text/plain" in request.',
         description="The body is not `application/json`.",
+    ),
+    ErrorCase(
+        "throttled",
+        "token",
+        429,
+        "throttled",
+        message="Request was throttled. Expected available in 42 seconds.",
+        description="The caller is over the per-user rate limit (`API_USER_RATE`, when set); retry "
+        "after `Retry-After` seconds.",
     ),
     ErrorCase(
         "uri_too_long",
