@@ -110,15 +110,15 @@ def test_a_6_kb_token_of_a_long_name_and_image_url_works_with_a_long_search(main
 
     me = main_stack.api.get("/api/v1/me", token=token)
     assert me.status == 200, me
-    assert me.json["name"] == name
+    assert me.json()["name"] == name
 
     search = quote("\U0001f600" * MAX_SEARCH_LENGTH)
     listed = main_stack.api.get(f"/api/v1/tasks?search={search}", token=token)
     assert listed.status == 200, listed
-    assert listed.json["count"] == 0
+    assert listed.json()["count"] == 0
     too_long = main_stack.api.get(f"/api/v1/tasks?search={search}{quote(chr(0x1F600))}", token=token)
     assert too_long.status == 400, too_long
-    assert too_long.json["fields"] == {"search": [f"At most {MAX_SEARCH_LENGTH} characters."]}
+    assert too_long.json()["fields"] == {"search": [f"At most {MAX_SEARCH_LENGTH} characters."]}
 
 
 @pytest.mark.parametrize(
@@ -135,7 +135,7 @@ def test_a_token_too_large_is_a_json_4xx(main_stack, avatar_length, status, code
 
     assert response.status == status, response
     assert response.headers["content-type"] == "application/json"
-    assert response.json["code"] == code
+    assert response.json()["code"] == code
 
 
 def test_v1_crud(main_stack, alice):
@@ -471,7 +471,7 @@ def test_a_key_rotated_in_after_the_apis_fetch_is_401_until_its_refetch_interval
         refused = api.get("/api/v1/me", token=token2)
         assert time.monotonic() - fetched < refetch_interval, "the new key came too late to test the window"
         assert refused.status == 401, ("a key newer than the API's key set", refused)
-        assert refused.json["code"] == "invalid_token", refused
+        assert refused.json()["code"] == "invalid_token", refused
 
         time.sleep(max(0, fetched + refetch_interval + 0.2 - time.monotonic()))
         accepted = api.get("/api/v1/me", token=token2)
