@@ -159,6 +159,15 @@ class TagAdmin(admin.ModelAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[Tag]:
         return super().get_queryset(request).annotate(task_count=Count("tasks"))
 
+    def get_form(
+        self, request: HttpRequest, obj: Tag | None = None, change: bool = False, **kwargs: Any
+    ) -> type[forms.ModelForm]:
+        form = super().get_form(request, obj, change, **kwargs)
+        # A tag stays its owner's: moved to another user it would stay on the first one's tasks.
+        # Disabled rather than read-only, so the form still checks (owner, name) is unique.
+        form.base_fields["owner"].disabled = obj is not None
+        return form
+
     @admin.display(description="tasks", ordering="task_count")
     def task_count(self, tag: Tag) -> int:
         return tag.task_count  # type: ignore[attr-defined]  # annotated by get_queryset

@@ -73,7 +73,6 @@ RFC3339_PATTERN = (
 )
 RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
 EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-LATEST = datetime.max.replace(tzinfo=UTC)
 
 
 def parse_rfc3339(value: object) -> datetime | None:
@@ -301,7 +300,8 @@ def unknown_field_message(name: str) -> str:
 )
 class TaskSerializer(serializers.ModelSerializer):
     """A task. A body field a task does not have is a 400 that names it (and the field probably
-    meant); read-only fields sent back unchanged, as read, are ignored."""
+    meant); read-only fields (id, timestamps, completed_at) are ignored whatever their value, so a
+    client may send back the object it read."""
 
     # The schema declares it too (additionalProperties: false, todo_api/schema.py).
     reject_unknown_fields = True

@@ -59,7 +59,9 @@ class TaskPagination(LimitOffsetPagination):
         value = request.query_params.get(name)
         if value is None:
             return default
-        if not (value.isascii() and value.isdigit() and minimum <= int(value) <= maximum):
+        # Digits first, and no more than the maximum has: int() refuses over 4,300 of them.
+        fits = value.isascii() and value.isdigit() and len(value.lstrip("0")) <= len(str(maximum))
+        if not (fits and minimum <= int(value) <= maximum):
             raise ValidationError({name: [f"Must be an integer from {minimum} to {maximum}."]})
         return int(value)
 
@@ -102,7 +104,8 @@ class TaskPagination(LimitOffsetPagination):
     update=extend_schema(
         operation_id="replaceTask",
         summary="Replace a task",
-        description="Sets every writable field: a field left out gets its default.",
+        description="Sends the task as a whole (`title` required). A field left out keeps its current "
+        "value; send `null`, `[]` or `false` to clear one.",
     ),
     partial_update=extend_schema(
         operation_id="updateTask",

@@ -353,3 +353,12 @@ def test_staff_manage_a_users_tags(staff, alice_user, bob_user):
     clash = staff.post(f"/admin/tasks/tag/{work.pk}/change/", {"owner": alice_user.pk, "name": "HOME"})
     assert clash.status_code == HTTPStatus.OK  # the form shows the case-insensitive clash; no 500
     assert Tag.objects.get(pk=work.pk).name == "Job"
+
+
+def test_a_tag_cannot_be_moved_to_another_user(staff, alice_user, bob_user):
+    work = Tag.objects.create(owner=alice_user, name="Work")
+
+    moved = staff.post(f"/admin/tasks/tag/{work.pk}/change/", {"owner": bob_user.pk, "name": "Work"})
+
+    assert moved.status_code == HTTPStatus.FOUND
+    assert Tag.objects.get(pk=work.pk).owner == alice_user

@@ -370,3 +370,33 @@ def test_a_tag_deleted_by_an_admin_changes_the_etag_of_its_tasks(alice, detail):
 
     assert alice.get(path).json()["tags"] == []
     assert etag_of(alice, path) != before
+
+
+@pytest.mark.parametrize("version", ["²", "٣", "1" * 4400])
+def test_an_if_match_version_that_is_not_a_plain_number_matches_nothing(alice, version):
+    task_id = create(alice).json()["id"]
+
+    response = alice.patch(
+        f"/api/v1/tasks/{task_id}", {"title": "x"}, format="json", HTTP_IF_MATCH=f'"{task_id}.{version}"'
+    )
+
+    assert response.status_code == HTTPStatus.PRECONDITION_FAILED
+
+
+def test_an_if_match_on_a_create_is_ignored_whatever_it_says(alice):
+    response = alice.post(
+        "/api/v1/tasks", {"title": "x"}, format="json", HTTP_IF_MATCH=f'"None.{"9" * 4400}"'
+    )
+
+    assert response.status_code == HTTPStatus.CREATED
+
+
+def test_an_id_written_with_leading_zeros_is_the_same_task_for_if_match(alice):
+    response = create(alice)
+    task_id = response.json()["id"]
+
+    updated = alice.patch(
+        f"/api/v1/tasks/00{task_id}", {"title": "x"}, format="json", HTTP_IF_MATCH=response["ETag"]
+    )
+
+    assert updated.status_code == HTTPStatus.OK

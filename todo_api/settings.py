@@ -215,7 +215,12 @@ API_USER_RATE = env_rate("API_USER_RATE")
 REDIS_URL = env_str("REDIS_URL") or None
 CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "throttle": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "throttle"},
+    # Per process without Redis; room for every user active in one window (the default keeps 300).
+    "throttle": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "throttle",
+        "OPTIONS": {"MAX_ENTRIES": 100_000},
+    },
 }
 if REDIS_URL:
     CACHES["throttle"] = {

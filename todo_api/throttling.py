@@ -62,7 +62,11 @@ class UserRateThrottle(BaseThrottle):
         user_key = hashlib.sha256((user.sub or user.username).encode()).hexdigest()[:32]
         key = f"throttle:{user_key}:{int(now // window)}"
         cache.add(key, 0, timeout=window + 1)
-        return cache.incr(key)
+        try:
+            return cache.incr(key)
+        except ValueError:  # evicted or expired between add() and incr(): this request starts it
+            cache.add(key, 1, timeout=window + 1)
+            return 1
 
     def skip_redis(self, error: RedisError) -> None:
         UserRateThrottle.redis_retry_at = time.monotonic() + REDIS_RETRY_SECONDS
