@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
-from tasks.models import Tag, Task
+from tasks.models import Tag, Task, overdue_at
 from tasks.serializers import TagNamesField, sorted_names, tags_named
 
 
@@ -56,7 +56,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return [("yes", "Yes"), ("no", "No")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> QuerySet[Task]:
-        overdue = Q(due_at__lt=timezone.now(), completed=False)
+        overdue = overdue_at(timezone.now())
         if self.value() == "yes":
             return queryset.filter(overdue)
         if self.value() == "no":

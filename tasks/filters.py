@@ -1,10 +1,9 @@
 """Query parameters of the task list, parsed strictly: a value the server cannot read is a 400."""
 
-import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, TypeVar
 
-from django.db.models import F, Model, OrderBy, Q, QuerySet
+from django.db.models import F, Model, OrderBy, QuerySet
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 from rest_framework.filters import BaseFilterBackend, OrderingFilter, SearchFilter
@@ -12,8 +11,14 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from authbridge.authentication import caller
-from tasks.models import Tag
-from tasks.serializers import DATETIME_HINT, DATETIME_SCHEMA, PRIORITY_RANKS, parse_rfc3339
+from tasks.models import Tag, overdue_at
+from tasks.serializers import (
+    DATETIME_HINT,
+    DATETIME_SCHEMA,
+    PRIORITY_RANKS,
+    has_control_character,
+    parse_rfc3339,
+)
 
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
 # Sized so that every list parameter at its longest, in 4-byte characters percent-encoded (12 bytes
@@ -116,7 +121,7 @@ class TagFilter(BaseFilterBackend):
             raise invalid("tag", f"At most {MAX_TAG_PARAMETERS} tags.")
         owned_tags = Tag.objects.owned_by(caller(request))
         for name in {name.strip().lower(): name.strip() for name in names}.values():
-            if any(unicodedata.category(character) == "Cc" for character in name):
+            if has_control_character(name):
                 # No tag has a control character (nor could the database compare a NUL).
                 return queryset.none()
             # The id first, in a query of its own: a literal tag id lets PostgreSQL plan the join from
@@ -156,7 +161,7 @@ class DueFilter(BaseFilterBackend):
                 queryset = queryset.filter(**{lookup: moment})
         overdue = boolean_parameter(request, "overdue")
         if overdue is not None:
-            is_overdue = Q(due_at__lt=timezone.now(), completed=False)
+            is_overdue = overdue_at(timezone.now())
             queryset = queryset.filter(is_overdue if overdue else ~is_overdue)
         has_due = boolean_parameter(request, "has_due")
         if has_due is not None:

@@ -8,6 +8,7 @@ that is not about one user (readiness, the admin) uses `Task.objects` directly.
 import functools
 import operator
 from collections.abc import Callable, Collection
+from datetime import datetime
 from typing import Any, Self
 
 from django.conf import settings
@@ -92,6 +93,12 @@ class TaskQuerySet(models.QuerySet["Task"]):
 
 # What Task.write sets on the row: field name to new value, from the task as the write finds it.
 ChangesFor = Callable[["Task"], dict[str, Any]]
+
+
+def overdue_at(now: datetime) -> models.Q:
+    """The one rule for "overdue", read by the list filter, the stats and the admin: open, and due
+    before `now`."""
+    return models.Q(completed=False, due_at__lt=now)
 
 
 class Task(models.Model):

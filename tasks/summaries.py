@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authbridge.authentication import caller
-from tasks.models import Priority, Tag, Task
+from tasks.models import Priority, Tag, Task, overdue_at
 from tasks.permissions import PathUserIsCaller
 from tasks.serializers import StatsSerializer, TagCountSerializer, UserStatsSerializer, sorted_names
 
@@ -73,7 +73,7 @@ class StatsView(APIView):
             Task.objects.owned_by(caller(request)),
             total=Q(),
             completed=Q(completed=True),
-            overdue=Q(completed=False, due_at__lt=now),
+            overdue=overdue_at(now),
             due_today=Q(due_at__gte=start, due_at__lt=end),
             **{priority.label: Q(priority=priority) for priority in Priority},
         )
