@@ -2,15 +2,13 @@
 
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import psycopg
 import pytest
 
 from tests.live_server import LiveServer, hs256_token
-
-PARALLEL = 16
+from tests.support.parallel import PARALLEL, in_parallel
 
 
 @pytest.fixture(scope="module")
@@ -18,13 +16,6 @@ def server(tmp_path_factory):
     live = LiveServer(tmp_path_factory.mktemp("concurrency"))
     yield live
     live.stop()
-
-
-def in_parallel(calls):
-    """Runs every call at once (as far as PARALLEL threads go) and returns their results in order."""
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [future.result(timeout=60) for future in futures]
 
 
 def new_user(server):

@@ -3,15 +3,14 @@ parallel requests: one write per If-Match, one task per Idempotency-Key."""
 
 import uuid
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import psycopg
 import pytest
 
 from tests.live_server import LiveServer, hs256_token
+from tests.support.parallel import PARALLEL, in_parallel
 
-PARALLEL = 16
 ROUNDS = 3
 
 
@@ -20,12 +19,6 @@ def server(tmp_path_factory):
     live = LiveServer(tmp_path_factory.mktemp("retries"), workers=3, threads=4)
     yield live
     live.stop()
-
-
-def in_parallel(calls):
-    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
-        futures = [pool.submit(call) for call in calls]
-        return [future.result(timeout=60) for future in futures]
 
 
 def new_user(server):
