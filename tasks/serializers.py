@@ -345,7 +345,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}
-        return represent_task(values, [tag.name for tag in instance.tags.all()])
+        return represent_task(values, tag_names_by_task([instance.pk])[instance.pk])
 
     @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Task:
@@ -353,7 +353,8 @@ class TaskSerializer(serializers.ModelSerializer):
         if validated_data.get("completed"):
             validated_data["completed_at"] = timezone.now()
         task = Task.objects.create(**validated_data)
-        task.tags.set(tags_named(task.owner, tag_names))
+        if tag_names:  # a new task has no tags to clear: set([]) would still query for them
+            task.tags.set(tags_named(task.owner, tag_names))
         return task
 
     @transaction.atomic

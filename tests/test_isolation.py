@@ -5,6 +5,8 @@ from http import HTTPStatus
 
 import pytest
 
+from authbridge.models import User
+from tasks.compiled import MARKER_BASE, CompiledQuery
 from tasks.models import Task, TaskQuerySet
 from tests.support.api import iso
 
@@ -227,16 +229,26 @@ def test_an_update_cannot_change_the_owner_id_or_created_at(alice, bob, alices_t
 
 @pytest.fixture
 def owned_by_calls(monkeypatch):
-    """Records who each `owned_by` call was for; the real method still does the filtering."""
+    """Records who each `owned_by` call was for (a compiled query's is its owner marker, see
+    tasks/compiled.py); the real method still does the filtering. Compiled queries are compiled
+    afresh, so their `owned_by` call happens during the request too."""
     calls = []
     real = TaskQuerySet.owned_by
+    compiled_owners = []
+    real_rows = CompiledQuery.rows
 
     def spy(self, user):
-        calls.append(user.sub)
+        calls.append(user.sub or user.pk)
         return real(self, user)
 
+    def compiled_spy(self, variant=None, **values):
+        compiled_owners.append(values["owner"])
+        return real_rows(self, variant, **values)
+
     monkeypatch.setattr(TaskQuerySet, "owned_by", spy)
-    return calls
+    monkeypatch.setattr(CompiledQuery, "rows", compiled_spy)
+    monkeypatch.setattr(CompiledQuery, "compiled", CompiledQuery.compile)
+    return calls, compiled_owners
 
 
 @pytest.mark.parametrize(
@@ -263,4 +275,10 @@ def test_every_task_route_goes_through_the_one_ownership_filter(
     response = send(alice, method, path.format(id=alices_task.pk, user_id=alice.sub), body)
 
     assert response.status_code == expected_status
-    assert owned_by_calls and set(owned_by_calls) == {alice.sub}
+    calls, compiled_owners = owned_by_calls
+    # Each owned_by was for Alice, or built a compiled query that then ran with Alice's id.
+    markers = {call for call in calls if call != alice.sub}
+    assert calls
+    assert all(MARKER_BASE <= marker < 0 for marker in markers)
+    assert bool(markers) == bool(compiled_owners)
+    assert set(compiled_owners) <= {User.objects.get(sub=alice.sub).pk}
