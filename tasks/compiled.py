@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
 # Values no real id has, so each can be found again among the compiled query's parameters.
@@ -34,7 +34,9 @@ class CompiledQuery:
     def rows(self, variant: Hashable = None, **values: int) -> tuple[SQLCompiler, list[Any]]:
         """The compiler (for the column names) and the rows, converted as the ORM converts them."""
         compiler, sql, slots, params = self.compiled(variant, sorted(values))
-        bound = [values[slot] if slot is not None else param for slot, param in zip(slots, params, strict=True)]
+        bound = [
+            values[slot] if slot is not None else param for slot, param in zip(slots, params, strict=True)
+        ]
         with compiler.connection.cursor() as cursor:
             cursor.execute(sql, bound)
             fetched = cursor.fetchall()
@@ -47,7 +49,7 @@ class CompiledQuery:
         names = [*query.extra_select, *query.values_select, *query.annotation_select]
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def instances(self, variant: Hashable = None, **values: int) -> list[Model]:
+    def instances(self, variant: Hashable = None, **values: int) -> list[Any]:
         """Model instances, as iterating the queryset gives them (no select_related)."""
         compiler, rows = self.rows(variant, **values)
         model = compiler.query.model
@@ -55,7 +57,9 @@ class CompiledQuery:
         attnames = [column.target.attname for column, _, _ in compiler.select]
         return [model.from_db(compiler.using, attnames, row) for row in rows]
 
-    def compiled(self, variant: Hashable, names: list[str]) -> tuple[SQLCompiler, str, list[str | None], list[Any]]:
+    def compiled(
+        self, variant: Hashable, names: list[str]
+    ) -> tuple[SQLCompiler, str, list[str | None], list[Any]]:
         cache: dict[Hashable, Any] = self.local.__dict__.setdefault("cache", {})
         key = (variant, tuple(names))
         if key not in cache:
@@ -64,7 +68,9 @@ class CompiledQuery:
             cache[key] = self.compile(variant, names)
         return cache[key]
 
-    def compile(self, variant: Hashable, names: list[str]) -> tuple[SQLCompiler, str, list[str | None], list[Any]]:
+    def compile(
+        self, variant: Hashable, names: list[str]
+    ) -> tuple[SQLCompiler, str, list[str | None], list[Any]]:
         markers = {name: MARKER_BASE + index for index, name in enumerate(names)}
         queryset = self.build(variant, **markers) if variant is not None else self.build(**markers)
         compiler = queryset.query.get_compiler(using=queryset.db)

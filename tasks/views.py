@@ -28,7 +28,6 @@ from tasks.filters import (
     DueFilter,
     LiteralSearchFilter,
     PriorityFilter,
-    Row,
     StrictOrderingFilter,
     TagFilter,
 )
@@ -71,10 +70,15 @@ class TaskPagination(LimitOffsetPagination):
     def paginate_queryset(  # type: ignore[override]
         self, queryset: QuerySet[Task, dict[str, Any]], request: Request, view: APIView | None = None
     ) -> list[dict[str, Any]]:
-        return self.paginate(request, lambda offset, limit: list(task_page(queryset, offset, limit)), queryset.count)
+        return self.paginate(
+            request, lambda offset, limit: list(task_page(queryset, offset, limit)), queryset.count
+        )
 
     def paginate(
-        self, request: Request, read_page: Callable[[int, int], list[dict[str, Any]]], count: Callable[[], int]
+        self,
+        request: Request,
+        read_page: Callable[[int, int], list[dict[str, Any]]],
+        count: Callable[[], int],
     ) -> list[dict[str, Any]]:
         """The rows `read_page(offset, limit)` gives for the request's page, each with its total."""
         self.request = request
@@ -93,7 +97,9 @@ class TaskPagination(LimitOffsetPagination):
         return [limit, offset]
 
 
-def task_page(rows: QuerySet[Task, dict[str, Any]], offset: int, limit: int) -> QuerySet[Task, dict[str, Any]]:
+def task_page(
+    rows: QuerySet[Task, dict[str, Any]], offset: int, limit: int
+) -> QuerySet[Task, dict[str, Any]]:
     """A page of rows, each with the total of all the rows: one query (COUNT(*) OVER ()), not two."""
     return rows.annotate(total_count=Window(Count("pk")))[offset : offset + limit]
 
@@ -174,22 +180,18 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
     def get_queryset(self) -> QuerySet[Task]:
         return Task.objects.owned_by(caller(self.request))
 
-    def filter_queryset(self, queryset: QuerySet[Task, Row]) -> QuerySet[Task, Row]:
-        # DRF runs the filter backends in get_object too: `?completed=false` would turn a detail
-        # route's completed task into a 404. List parameters mean nothing on a detail route.
-        if self.detail:
-            return queryset
-        return super().filter_queryset(queryset)
+    def unfiltered_page(self, paginator: TaskPagination) -> list[dict[str, Any]]:
+        """A page of the list as most requests ask for it: the compiled DEFAULT_LIST_PAGE query."""
+        owner = caller(self.request)
+        return paginator.paginate(
+            self.request,
+            lambda offset, limit: DEFAULT_LIST_PAGE.dicts((offset, limit), owner=owner.pk),
+            Task.objects.owned_by(owner).count,
+        )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         if isinstance(self.paginator, TaskPagination) and set(request.query_params) <= PAGE_PARAMETERS:
-            owner = caller(request)
-            page = self.paginator.paginate(
-                request,
-                lambda offset, limit: DEFAULT_LIST_PAGE.dicts((offset, limit), owner=owner.pk),
-                Task.objects.owned_by(owner).count,
-            )
-            return self.get_paginated_response(represent_tasks(page))
+            return self.get_paginated_response(represent_tasks(self.unfiltered_page(self.paginator)))
         rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
         page = self.paginate_queryset(rows)
         if page is None:
