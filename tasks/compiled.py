@@ -9,7 +9,7 @@ request's values where the markers went in the SQL's parameters.
 
 import threading
 from collections.abc import Callable, Hashable
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
@@ -18,6 +18,14 @@ from django.db.models.sql.compiler import SQLCompiler
 MARKER_BASE = -(2**62)
 # Compiled variants kept per thread (a variant per page size and offset): a bound, not a working set.
 MAX_VARIANTS = 256
+
+
+class Compiled(NamedTuple):
+    compiler: SQLCompiler
+    sql: str
+    slots: list[str | None]  # for each parameter, the name of the value that goes there, if any
+    params: list[Any]
+    converters: dict[int, Any]
 
 
 class CompiledQuery:
@@ -33,14 +41,14 @@ class CompiledQuery:
 
     def rows(self, variant: Hashable = None, **values: int) -> tuple[SQLCompiler, list[Any]]:
         """The compiler (for the column names) and the rows, converted as the ORM converts them."""
-        compiler, sql, slots, params = self.compiled(variant, sorted(values))
+        compiler, sql, slots, params, converters = self.compiled(variant, sorted(values))
         bound = [
             values[slot] if slot is not None else param for slot, param in zip(slots, params, strict=True)
         ]
         with compiler.connection.cursor() as cursor:
             cursor.execute(sql, bound)
             fetched = cursor.fetchall()
-        return compiler, list(compiler.results_iter([fetched]))
+        return compiler, list(compiler.apply_converters(fetched, converters)) if converters else fetched
 
     def dicts(self, variant: Hashable = None, **values: int) -> list[dict[str, Any]]:
         """Rows as `.values()` gives them: the queryset must be a `.values()` one."""
@@ -57,10 +65,8 @@ class CompiledQuery:
         attnames = [column.target.attname for column, _, _ in compiler.select]
         return [model.from_db(compiler.using, attnames, row) for row in rows]
 
-    def compiled(
-        self, variant: Hashable, names: list[str]
-    ) -> tuple[SQLCompiler, str, list[str | None], list[Any]]:
-        cache: dict[Hashable, Any] = self.local.__dict__.setdefault("cache", {})
+    def compiled(self, variant: Hashable, names: list[str]) -> Compiled:
+        cache: dict[Hashable, Compiled] = self.local.__dict__.setdefault("cache", {})
         key = (variant, tuple(names))
         if key not in cache:
             if len(cache) >= MAX_VARIANTS:
@@ -68,9 +74,7 @@ class CompiledQuery:
             cache[key] = self.compile(variant, names)
         return cache[key]
 
-    def compile(
-        self, variant: Hashable, names: list[str]
-    ) -> tuple[SQLCompiler, str, list[str | None], list[Any]]:
+    def compile(self, variant: Hashable, names: list[str]) -> Compiled:
         markers = {name: MARKER_BASE + index for index, name in enumerate(names)}
         queryset = self.build(variant, **markers) if variant is not None else self.build(**markers)
         compiler = queryset.query.get_compiler(using=queryset.db)
@@ -79,4 +83,6 @@ class CompiledQuery:
         slots = [slot_of.get(param) if isinstance(param, int) else None for param in params]
         missing = set(names) - set(slots)
         assert not missing, f"{missing} not found among the compiled query's parameters"
-        return compiler, sql, slots, list(params)
+        # What the ORM applies to each row (SQLite's text timestamps to datetimes; nothing on PostgreSQL).
+        converters = compiler.get_converters([column for column, _, _ in compiler.select])
+        return Compiled(compiler, sql, slots, list(params), converters)

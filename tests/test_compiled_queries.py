@@ -74,5 +74,5 @@ def test_each_thread_compiles_its_own_query(alice, alices_tasks):
     thread.join()
 
     assert DEFAULT_LIST_PAGE.compiled((0, 20), ["owner"]) is here  # reused in this thread
-    assert elsewhere[0] is not here and elsewhere[0][1] == here[1]  # same SQL, its own compiler
+    assert elsewhere[0].compiler is not here.compiler and elsewhere[0].sql == here.sql
     assert len(DEFAULT_LIST_PAGE.dicts((0, 20), owner=owner)) == 8
