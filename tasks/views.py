@@ -186,7 +186,7 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
         return paginator.paginate(
             self.request,
             lambda offset, limit: DEFAULT_LIST_PAGE.dicts((offset, limit), owner=owner.pk),
-            Task.objects.owned_by(owner).count,
+            lambda: Task.objects.owned_by(owner).count(),  # built only past the last page
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
