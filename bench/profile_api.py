@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where does a request's CPU go? cProfile of the API's WSGI app, in process, no gunicorn.
 
-    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|create|patch|mix] [--top 35]
+    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|create|patch|delete|mix] [--top 35]
 
 Creates a throw-away PostgreSQL database, migrates it, serves the fake Better Auth
 JWKS on 127.0.0.1, provisions a few users with 20 tasks each, then calls the WSGI
@@ -34,7 +34,7 @@ from harness import Database  # noqa: E402 (as above)
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=2000)
-    p.add_argument("--op", default="list", choices=["list", "get", "create", "patch", "mix"])
+    p.add_argument("--op", default="list", choices=["list", "get", "create", "patch", "delete", "mix"])
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--top", type=int, default=35)
     p.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
@@ -118,14 +118,18 @@ def main():
 
         def one(op):
             tok, ids = random.choice(users)
-            if op == "mix":
-                op = random.choices(["list", "get", "create", "patch"], [60, 15, 15, 10])[0]
+            if op == "mix":  # as bench/load.py's MIX
+                op = random.choices(["list", "get", "create", "patch", "delete"], [60, 15, 15, 5, 5])[0]
             if op == "list":
                 return call("GET", f"{prefix}?limit=20", tok)
             if op == "get":
                 return call("GET", f"{prefix}/{random.choice(ids)}", tok)
-            if op == "create":
-                return call("POST", prefix, tok, b'{"title":"x","description":"y"}')
+            if op == "create" or (op == "delete" and len(ids) < 2):
+                status, body = call("POST", prefix, tok, b'{"title":"x","description":"y"}')
+                ids.append(json.loads(body)["id"])
+                return status, body
+            if op == "delete":
+                return call("DELETE", f"{prefix}/{ids.pop()}", tok)
             return call("PATCH", f"{prefix}/{random.choice(ids)}", tok, b'{"completed":true}')
 
         for _ in range(200):  # warm up

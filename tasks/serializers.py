@@ -1,5 +1,6 @@
 """What a client may write to a task, validated strictly, and what it reads back."""
 
+import copy
 import difflib
 import re
 import unicodedata
@@ -283,6 +284,10 @@ def unknown_field_message(name: str) -> str:
     return f'Unknown field. Did you mean "{suggestion}"?'
 
 
+# Each serializer class's fields as ModelSerializer builds them: see TaskSerializer.get_fields.
+BUILT_FIELDS: dict[type[serializers.ModelSerializer], dict[str, serializers.Field]] = {}
+
+
 @extend_schema_serializer(
     examples=[
         OpenApiExample(
@@ -331,6 +336,15 @@ class TaskSerializer(serializers.ModelSerializer):
         read_only_fields = READ_ONLY_FIELDS
 
     ignored_fields: Sequence[str] = ()
+    # The tag names this serializer has just written, so that representing its task needs no query.
+    written_tag_names: list[str] | None = None
+
+    def get_fields(self) -> dict[str, serializers.Field]:
+        """ModelSerializer builds every field from the model again for each serializer; they come out
+        the same each time, so they are built once per class and each serializer gets its own copy."""
+        if type(self) not in BUILT_FIELDS:
+            BUILT_FIELDS[type(self)] = super().get_fields()
+        return copy.deepcopy(BUILT_FIELDS[type(self)])
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, dict):
@@ -345,7 +359,10 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}
-        return represent_task(values, tag_names_by_task([instance.pk])[instance.pk])
+        tag_names = self.written_tag_names
+        if tag_names is None:
+            tag_names = tag_names_by_task([instance.pk])[instance.pk]
+        return represent_task(values, tag_names)
 
     @transaction.atomic
     def create(self, validated_data: dict[str, Any]) -> Task:
@@ -353,8 +370,10 @@ class TaskSerializer(serializers.ModelSerializer):
         if validated_data.get("completed"):
             validated_data["completed_at"] = timezone.now()
         task = Task.objects.create(**validated_data)
-        if tag_names:  # a new task has no tags to clear: set([]) would still query for them
-            task.tags.set(tags_named(task.owner, tag_names))
+        tags = tags_named(task.owner, tag_names)
+        if tags:  # a new task has no tags to clear: set([]) would still query for them
+            task.tags.set(tags)
+        self.written_tag_names = [tag.name for tag in tags]
         return task
 
     @transaction.atomic
@@ -373,7 +392,9 @@ class TaskSerializer(serializers.ModelSerializer):
 
         instance.write(changes_for, versions=self.context.get("versions"))
         if tag_names is not None:
-            instance.tags.set(tags_named(instance.owner, tag_names))
+            tags = tags_named(instance.owner, tag_names)
+            instance.tags.set(tags)
+            self.written_tag_names = [tag.name for tag in tags]
         return instance
 
 
