@@ -3,7 +3,7 @@
 
     .venv/bin/python bench/run.py                 # full run: 1000 users 60 s, saturation 20 s, + baseline
     .venv/bin/python bench/run.py --quick         # a few seconds, for CI: fails if the harness breaks
-    .venv/bin/python bench/run.py --quick --max-cpu-ratio 8   # ... and if the API's CPU/request regressed
+    .venv/bin/python bench/run.py --quick --max-cpu-ratio 4   # ... and if the API's CPU/request regressed
     .venv/bin/python bench/run.py --soak          # adds a 5-minute RSS-growth phase for the API
 
 For each target (the API, then a bare Django JsonResponse baseline) it starts
