@@ -112,7 +112,8 @@ DEFAULT_LIST_PAGE = CompiledQuery(
         Task.objects.owned_by(User(pk=owner)).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS), *page
     )
 )
-ONE_TASK = CompiledQuery(lambda owner, pk: Task.objects.owned_by(User(pk=owner)).filter(pk=pk))
+# Unordered, as QuerySet.get() leaves it: one row needs no sort.
+ONE_TASK = CompiledQuery(lambda owner, pk: Task.objects.owned_by(User(pk=owner)).filter(pk=pk).order_by())
 
 
 class CompiledLookupMixin(viewsets.ModelViewSet):
