@@ -106,12 +106,16 @@ def task_page(
 
 DEFAULT_ORDERING = ["-created_at", "-id"]
 PAGE_PARAMETERS = {"limit", "offset"}
-# The list as most requests ask for it (no filter, default order) and one task: the hot queries.
-DEFAULT_LIST_PAGE = CompiledQuery(
-    lambda page, owner: task_page(
-        Task.objects.owned_by(User(pk=owner)).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS), *page
-    )
-)
+
+
+def unfiltered_rows(owner: int) -> QuerySet[Task, dict[str, Any]]:
+    """The list as most requests ask for it: no filter, the default order."""
+    return Task.objects.owned_by(User(pk=owner)).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS)
+
+
+# The hot queries: a page of the unfiltered list (v1), all of it (the compatibility routes), one task.
+DEFAULT_LIST_PAGE = CompiledQuery(lambda page, owner: task_page(unfiltered_rows(owner), *page))
+DEFAULT_LIST = CompiledQuery(unfiltered_rows)
 # Unordered, as QuerySet.get() leaves it: one row needs no sort.
 ONE_TASK = CompiledQuery(lambda owner, pk: Task.objects.owned_by(User(pk=owner)).filter(pk=pk).order_by())
 
@@ -191,8 +195,10 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        if isinstance(self.paginator, TaskPagination) and set(request.query_params) <= PAGE_PARAMETERS:
-            return self.get_paginated_response(represent_tasks(self.unfiltered_page(self.paginator)))
+        if set(request.query_params) <= PAGE_PARAMETERS:  # no filter, no ordering: compiled queries
+            if isinstance(self.paginator, TaskPagination):
+                return self.get_paginated_response(represent_tasks(self.unfiltered_page(self.paginator)))
+            return Response(represent_tasks(DEFAULT_LIST.dicts(owner=caller(request).pk)))
         rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
         page = self.paginate_queryset(rows)
         if page is None:

@@ -8,7 +8,7 @@ import pytest
 from authbridge.models import User
 from tasks.models import Task
 from tasks.serializers import TASK_COLUMNS
-from tasks.views import DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK, task_page
+from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK, task_page
 
 
 def create(client, title, **fields):
@@ -39,6 +39,16 @@ def test_a_compiled_page_is_the_orm_page(alice, bob, alices_tasks, offset, limit
     assert compiled == list(task_page(orm_rows, offset, limit))
 
 
+def test_the_compiled_whole_list_is_the_orm_list(alice, bob, alices_tasks):
+    create(bob, "bob's")
+    owner = user(alice)
+
+    compiled = DEFAULT_LIST.dicts(owner=owner.pk)
+
+    assert compiled == list(Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS))
+    assert len(compiled) == 8
+
+
 def test_a_compiled_task_lookup_is_the_orm_lookup_and_finds_only_the_owners_tasks(alice, bob, alices_tasks):
     alices_id = alices_tasks[3]["id"]
     create(bob, "bob's")
@@ -63,6 +73,15 @@ def test_the_unfiltered_list_answers_as_the_filtered_one_with_the_same_order(ali
     body, orm_body = compiled.json(), orm.json()
     assert body["results"] == orm_body["results"]
     assert body["count"] == orm_body["count"] == 8
+
+
+def test_the_unfiltered_compatibility_list_answers_as_the_filtered_one(alice, alices_tasks):
+    compiled = alice.get(f"/api/{alice.sub}/tasks")
+    orm = alice.get(f"/api/{alice.sub}/tasks?ordering=-created_at")
+
+    assert compiled.status_code == orm.status_code == HTTPStatus.OK
+    assert compiled.json() == orm.json()
+    assert len(compiled.json()) == 8
 
 
 def test_each_thread_compiles_its_own_query(alice, alices_tasks):
