@@ -29,7 +29,7 @@ class Compiled(NamedTuple):
 
 
 class CompiledQuery:
-    """`build(**markers)` compiled once per thread and variant; `rows` and `instances` run it.
+    """`build(**markers)` compiled once per thread and variant; `dicts` and `instances` run it.
 
     A variant is whatever `build` bakes into the SQL itself rather than its parameters (LIMIT and
     OFFSET): pass it as `variant`, and `build` receives it too.
