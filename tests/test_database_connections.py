@@ -18,7 +18,8 @@ def drop_connections(database):
     """What Neon does to idle connections when its compute suspends."""
     with psycopg.connect(POSTGRES_URL, autocommit=True) as admin:
         admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            # The timeout (ms) makes it wait until each backend is gone, not just signalled.
+            "SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",
             [database],
         )
