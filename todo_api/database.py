@@ -36,8 +36,8 @@ class UTCTimestamptzLoader(TimestamptzLoader):
 # that ran a query moments ago is alive unless the database itself failed, which is a 503 either way;
 # the connections Neon drops are the idle ones, when its compute suspends (after minutes idle) or its
 # pooler restarts. So only connections whose last query is DATABASE_HEALTH_CHECK_IDLE_SECONDS old are
-# checked. Use means a query that succeeded, not a request: probes and cached-token requests touch
-# no connection.
+# checked. Use means a query that succeeded, not a request: probes, preflights and refused tokens
+# run none.
 def note_use(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     result = execute(sql, params, many, context)
     context["connection"].last_query_at = time.monotonic()

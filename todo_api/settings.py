@@ -87,8 +87,8 @@ DATABASES = {
         conn_max_age=0 if DATABASE_POOL else env_number("DATABASE_CONN_MAX_AGE", 60),
         # A reused connection that sat idle is checked first (a `SELECT 1`): Neon drops connections
         # when its compute suspends, and the check turns that into a reconnect instead of one failed
-        # request per connection. One used less than DATABASE_HEALTH_CHECK_IDLE_SECONDS ago is not
-        # checked (todo_api/database.py).
+        # request per connection. One that ran a query less than DATABASE_HEALTH_CHECK_IDLE_SECONDS
+        # ago is not checked (todo_api/database.py).
         conn_health_checks=env_bool("DATABASE_CONN_HEALTH_CHECKS", True),
     )
 }
