@@ -19,6 +19,7 @@ from authbridge.authentication import caller
 from authbridge.models import User
 from tasks.conditional import TaskViewSetBase
 from tasks.models import IdempotencyKey
+from todo_api.renderers import render_json
 
 HEADER = "Idempotency-Key"
 VALID_KEY = re.compile(r"[\x21-\x7e]{1,255}")  # visible ASCII
@@ -79,7 +80,7 @@ def remember(owner: User, key: str, request_fingerprint: str, response: Response
         key=key,
         fingerprint=request_fingerprint,
         status=response.status_code,
-        body=json.dumps(response.data),
+        body=render_json(response.data).decode(),
         headers={name: response[name] for name in ("Location", "ETag") if name in response},
     )
 

@@ -115,8 +115,8 @@ class OffsetDateTimeField(serializers.Field):
             self.fail("invalid")
         return moment
 
-    def to_representation(self, value: datetime | None) -> str | None:
-        return timestamp(value)
+    def to_representation(self, value: datetime | None) -> datetime | None:
+        return value  # the renderer writes it as RFC 3339 in UTC, like every timestamp
 
 
 def has_control_character(text: str) -> bool:
@@ -219,25 +219,21 @@ FIELD_ALIASES = {
 }
 
 
-def timestamp(value: datetime | None) -> str | None:
-    # As DRF's DateTimeField renders UTC: ISO 8601 with a "Z".
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
-
-
 def represent_task(values: Mapping[str, Any], tag_names: Iterable[str]) -> dict[str, Any]:
     """A task's JSON shape from a dict of its TASK_COLUMNS: lists build it from `.values()` rows
-    directly, because DRF's per-field serialization costs far more than the query."""
+    directly, because DRF's per-field serialization costs far more than the query. Timestamps stay
+    datetimes: the renderer (todo_api/renderers.py) writes them in C, as RFC 3339 in UTC."""
     return {
         "id": values["id"],
         "title": values["title"],
         "description": values["description"],
         "completed": values["completed"],
-        "completed_at": timestamp(values["completed_at"]),
+        "completed_at": values["completed_at"],
         "priority": PRIORITY_NAMES[values["priority"]],
-        "due_at": timestamp(values["due_at"]),
+        "due_at": values["due_at"],
         "tags": sorted_names(tag_names),
-        "created_at": timestamp(values["created_at"]),
-        "updated_at": timestamp(values["updated_at"]),
+        "created_at": values["created_at"],
+        "updated_at": values["updated_at"],
     }
 
 

@@ -238,7 +238,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["authbridge.authentication.BetterAuthJWTAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["todo_api.parsers.StrictJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["todo_api.renderers.FastJSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "todo_api.schema.ErrorDocumentingAutoSchema",
     "EXCEPTION_HANDLER": "todo_api.errors.api_exception_handler",
     "DEFAULT_THROTTLE_CLASSES": ["todo_api.throttling.UserRateThrottle"],
