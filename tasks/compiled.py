@@ -58,12 +58,20 @@ class CompiledQuery:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def instances(self, variant: Hashable = None, **values: int) -> list[Any]:
-        """Model instances, as iterating the queryset gives them (no select_related)."""
+        """Model instances with their annotations, as iterating the queryset gives them (no
+        select_related)."""
         compiler, rows = self.rows(variant, **values)
         model = compiler.query.model
-        assert model is not None
-        attnames = [column.target.attname for column, _, _ in compiler.select]
-        return [model.from_db(compiler.using, attnames, row) for row in rows]
+        assert model is not None and compiler.klass_info is not None
+        fields = compiler.klass_info["select_fields"]
+        attnames = [compiler.select[index][0].target.attname for index in fields]
+        found = []
+        for row in rows:
+            instance = model.from_db(compiler.using, attnames, row[fields[0] : fields[-1] + 1])
+            for name, index in compiler.annotation_col_map.items():
+                setattr(instance, name, row[index])
+            found.append(instance)
+        return found
 
     def compiled(self, variant: Hashable, names: list[str]) -> Compiled:
         cache: dict[Hashable, Compiled] = self.local.__dict__.setdefault("cache", {})

@@ -6,6 +6,7 @@ that is not about one user (readiness, the admin) uses `Task.objects` directly.
 """
 
 import functools
+import json
 import operator
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -80,10 +81,32 @@ def _tasks_lose_a_tag(sender: type[Tag], instance: Tag, **kwargs: Any) -> None:
     instance.touch_tasks()
 
 
+class TagNames(models.Subquery):
+    """The names of a task's tags as a list, read in the task's own row rather than by a query of
+    their own: an array on PostgreSQL, a JSON array on SQLite."""
+
+    template = "ARRAY(%(subquery)s)"
+    output_field = models.Field()  # a list, which no model field describes; see convert_value
+
+    def __init__(self) -> None:
+        super().__init__(Tag.objects.filter(tasks=models.OuterRef("pk")).values("name"))
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
+        template = "(SELECT json_group_array(name) FROM (%(subquery)s))"
+        return self.as_sql(compiler, connection, template=template, **extra_context)
+
+    def convert_value(self, value: list[str] | str, expression: Any, connection: Any) -> list[str]:
+        return json.loads(value) if isinstance(value, str) else value
+
+
 class TaskQuerySet(models.QuerySet["Task"]):
     def owned_by(self, user: User) -> Self:
         """The ownership rule: a user sees and changes their own tasks, nobody else's."""
         return self.filter(owner=user)
+
+    def with_tag_names(self) -> Self:
+        """Each task with `tag_names`, its tags' names as they were when the row was read."""
+        return self.annotate(tag_names=TagNames())
 
     def update(self, **changes: Any) -> int:
         """Every UPDATE of a task bumps its `version`, the ETag clients send back in If-Match."""
@@ -142,6 +165,11 @@ class Task(models.Model):
         self.version = models.F("version") + 1
         super().save(*args, **kwargs)
         self.refresh_from_db(fields=["version"])
+
+    def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
+        super().refresh_from_db(*args, **kwargs)
+        # Read with the row before: the tags may have changed since (with_tag_names).
+        self.__dict__.pop("tag_names", None)
 
     def write(self, changes_for: ChangesFor, *, versions: Collection[int] | None = None) -> None:
         """Writes `changes_for(task)` and a new `updated_at` to the row, only if its version is one of

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -237,29 +237,14 @@ def represent_task(values: Mapping[str, Any], tag_names: Iterable[str]) -> dict[
     }
 
 
-def tag_names_by_task(task_ids: Iterable[int]) -> dict[int, list[str]]:
-    """{task id: its tag names}, for many tasks in one query. Plain SQL: on the list's hot path,
-    building this join with the ORM cost more CPU than running it (docs/performance.md)."""
-    names: dict[int, list[str]] = {task_id: [] for task_id in task_ids}
-    if not names:
-        return names
-    placeholders = ", ".join(["%s"] * len(names))
-    # Only the model's own table names are formatted in; every value is a query parameter.
-    sql = (
-        f"SELECT link.task_id, tag.name FROM {Task.tags.through._meta.db_table} link "  # noqa: S608
-        f"JOIN {Tag._meta.db_table} tag ON tag.id = link.tag_id WHERE link.task_id IN ({placeholders})"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(names))
-        for task_id, name in cursor.fetchall():
-            names[task_id].append(name)
-    return names
+def task_rows(tasks: models.QuerySet[Task]) -> models.QuerySet[Task, dict[str, Any]]:
+    """Tasks as the `.values()` rows represent_tasks takes: their columns and their tags' names, in
+    one query (a list's rows are not model instances: building those cost more than the query)."""
+    return tasks.with_tag_names().values(*TASK_COLUMNS, "tag_names")
 
 
-def represent_tasks(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Tasks from `.values()` rows, with the tags of all of them read in one query."""
-    tag_names = tag_names_by_task(row["id"] for row in rows)
-    return [represent_task(row, tag_names[row["id"]]) for row in rows]
+def represent_tasks(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [represent_task(row, row["tag_names"]) for row in rows]
 
 
 def suggestion_for(name: str) -> str | None:
@@ -355,9 +340,12 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}
+        # The names just written, or those read with the task (with_tag_names), or else a query.
         tag_names = self.written_tag_names
         if tag_names is None:
-            tag_names = tag_names_by_task([instance.pk])[instance.pk]
+            tag_names = getattr(instance, "tag_names", None)
+        if tag_names is None:
+            tag_names = [tag.name for tag in instance.tags.all()]
         return represent_task(values, tag_names)
 
     @transaction.atomic

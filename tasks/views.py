@@ -35,7 +35,7 @@ from tasks.idempotency import IdempotentCreateMixin
 from tasks.models import Task
 from tasks.permissions import PathUserIsCaller
 from tasks.schema import TaskSchema
-from tasks.serializers import TASK_COLUMNS, CompatTaskSerializer, TaskSerializer, represent_tasks
+from tasks.serializers import CompatTaskSerializer, TaskSerializer, represent_tasks, task_rows
 
 
 class TaskPagination(LimitOffsetPagination):
@@ -110,14 +110,16 @@ PAGE_PARAMETERS = {"limit", "offset"}
 
 def unfiltered_rows(owner: int) -> QuerySet[Task, dict[str, Any]]:
     """The list as most requests ask for it: no filter, the default order."""
-    return Task.objects.owned_by(User(pk=owner)).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS)
+    return task_rows(Task.objects.owned_by(User(pk=owner)).order_by(*DEFAULT_ORDERING))
 
 
 # The hot queries: a page of the unfiltered list (v1), all of it (the compatibility routes), one task.
 DEFAULT_LIST_PAGE = CompiledQuery(lambda page, owner: task_page(unfiltered_rows(owner), *page))
 DEFAULT_LIST = CompiledQuery(unfiltered_rows)
 # Unordered, as QuerySet.get() leaves it: one row needs no sort.
-ONE_TASK = CompiledQuery(lambda owner, pk: Task.objects.owned_by(User(pk=owner)).filter(pk=pk).order_by())
+ONE_TASK = CompiledQuery(
+    lambda owner, pk: Task.objects.owned_by(User(pk=owner)).filter(pk=pk).with_tag_names().order_by()
+)
 
 
 class CompiledLookupMixin(viewsets.ModelViewSet):
@@ -199,7 +201,7 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
             if isinstance(self.paginator, TaskPagination):
                 return self.get_paginated_response(represent_tasks(self.unfiltered_page(self.paginator)))
             return Response(represent_tasks(DEFAULT_LIST.dicts(owner=caller(request).pk)))
-        rows = self.filter_queryset(self.get_queryset()).values(*TASK_COLUMNS)
+        rows = task_rows(self.filter_queryset(self.get_queryset()))
         page = self.paginate_queryset(rows)
         if page is None:
             return Response(represent_tasks(list(rows)))

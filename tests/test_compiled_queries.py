@@ -7,7 +7,7 @@ import pytest
 
 from authbridge.models import User
 from tasks.models import Task
-from tasks.serializers import TASK_COLUMNS
+from tasks.serializers import TaskSerializer, task_rows
 from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK, task_page
 
 
@@ -32,7 +32,7 @@ def user(client):
 def test_a_compiled_page_is_the_orm_page(alice, bob, alices_tasks, offset, limit):
     create(bob, "bob's")
     owner = user(alice)
-    orm_rows = Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS)
+    orm_rows = task_rows(Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING))
 
     compiled = DEFAULT_LIST_PAGE.dicts((offset, limit), owner=owner.pk)
 
@@ -45,7 +45,7 @@ def test_the_compiled_whole_list_is_the_orm_list(alice, bob, alices_tasks):
 
     compiled = DEFAULT_LIST.dicts(owner=owner.pk)
 
-    assert compiled == list(Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING).values(*TASK_COLUMNS))
+    assert compiled == list(task_rows(Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING)))
     assert len(compiled) == 8
 
 
@@ -55,10 +55,11 @@ def test_a_compiled_task_lookup_is_the_orm_lookup_and_finds_only_the_owners_task
 
     [found] = ONE_TASK.instances(owner=user(alice).pk, pk=alices_id)
 
-    orm = Task.objects.owned_by(user(alice)).get(pk=alices_id)
+    orm = Task.objects.owned_by(user(alice)).with_tag_names().get(pk=alices_id)
     assert [getattr(found, field.attname) for field in Task._meta.concrete_fields] == [
         getattr(orm, field.attname) for field in Task._meta.concrete_fields
     ]
+    assert found.tag_names == orm.tag_names == ["home"]
     assert found._state.adding is False and found._state.db == "default"
     assert ONE_TASK.instances(owner=user(bob).pk, pk=alices_id) == []
 
@@ -95,3 +96,20 @@ def test_each_thread_compiles_its_own_query(alice, alices_tasks):
     assert DEFAULT_LIST_PAGE.compiled((0, 20), ["owner"]) is here  # reused in this thread
     assert elsewhere[0].compiler is not here.compiler and elsewhere[0].sql == here.sql
     assert len(DEFAULT_LIST_PAGE.dicts((0, 20), owner=owner)) == 8
+
+
+def test_tag_names_read_with_a_task_are_forgotten_when_the_task_is_read_again(alice, alices_tasks):
+    task_id = alices_tasks[1]["id"]
+    [task] = ONE_TASK.instances(owner=user(alice).pk, pk=task_id)
+    assert TaskSerializer(task).data["tags"] == ["home"]
+    alice.patch(f"/api/v1/tasks/{task_id}", {"tags": ["garden", "Errands"]}, format="json")
+
+    task.refresh_from_db()  # as Task.write does when another write came first
+
+    assert not hasattr(task, "tag_names")
+    assert TaskSerializer(task).data["tags"] == ["Errands", "garden"]
+
+
+def test_tag_names_of_a_task_without_tags_are_an_empty_list(alice, alices_tasks):
+    [task] = ONE_TASK.instances(owner=user(alice).pk, pk=alices_tasks[0]["id"])
+    assert task.tag_names == []
