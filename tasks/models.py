@@ -83,7 +83,8 @@ def _tasks_lose_a_tag(sender: type[Tag], instance: Tag, **kwargs: Any) -> None:
 
 class TagNames(models.Subquery):
     """The names of a task's tags as a list, read in the task's own row rather than by a query of
-    their own: an array on PostgreSQL, a JSON array on SQLite."""
+    their own: an array on PostgreSQL, a JSON array on SQLite. Annotated as `tag_names`, they are
+    the tags as they were when the row was read."""
 
     template = "ARRAY(%(subquery)s)"
     output_field = models.Field()  # a list, which no model field describes; see convert_value
@@ -103,10 +104,6 @@ class TaskQuerySet(models.QuerySet["Task"]):
     def owned_by(self, user: User) -> Self:
         """The ownership rule: a user sees and changes their own tasks, nobody else's."""
         return self.filter(owner=user)
-
-    def with_tag_names(self) -> Self:
-        """Each task with `tag_names`, its tags' names as they were when the row was read."""
-        return self.annotate(tag_names=TagNames())
 
     def update(self, **changes: Any) -> int:
         """Every UPDATE of a task bumps its `version`, the ETag clients send back in If-Match."""
@@ -168,7 +165,7 @@ class Task(models.Model):
 
     def refresh_from_db(self, *args: Any, **kwargs: Any) -> None:
         super().refresh_from_db(*args, **kwargs)
-        # Read with the row before: the tags may have changed since (with_tag_names).
+        # Read with the row before: the tags may have changed since (TagNames).
         self.__dict__.pop("tag_names", None)
 
     def write(self, changes_for: ChangesFor, *, versions: Collection[int] | None = None) -> None:

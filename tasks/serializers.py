@@ -15,7 +15,7 @@ from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from authbridge.models import User
-from tasks.models import Priority, Tag, Task
+from tasks.models import Priority, Tag, TagNames, Task
 
 
 def max_length(model: type[models.Model], name: str) -> int:
@@ -240,7 +240,7 @@ def represent_task(values: Mapping[str, Any], tag_names: Iterable[str]) -> dict[
 def task_rows(tasks: models.QuerySet[Task]) -> models.QuerySet[Task, dict[str, Any]]:
     """Tasks as the `.values()` rows represent_tasks takes: their columns and their tags' names, in
     one query (a list's rows are not model instances: building those cost more than the query)."""
-    return tasks.with_tag_names().values(*TASK_COLUMNS, "tag_names")
+    return tasks.annotate(tag_names=TagNames()).values(*TASK_COLUMNS, "tag_names")
 
 
 def represent_tasks(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -340,7 +340,7 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}
-        # The names just written, or those read with the task (with_tag_names), or else a query.
+        # The names just written, or those read with the task (TagNames), or else a query.
         tag_names = self.written_tag_names
         if tag_names is None:
             tag_names = getattr(instance, "tag_names", None)

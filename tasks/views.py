@@ -32,7 +32,7 @@ from tasks.filters import (
     TagFilter,
 )
 from tasks.idempotency import IdempotentCreateMixin
-from tasks.models import Task
+from tasks.models import TagNames, Task
 from tasks.permissions import PathUserIsCaller
 from tasks.schema import TaskSchema
 from tasks.serializers import CompatTaskSerializer, TaskSerializer, represent_tasks, task_rows
@@ -118,7 +118,9 @@ DEFAULT_LIST_PAGE = CompiledQuery(lambda page, owner: task_page(unfiltered_rows(
 DEFAULT_LIST = CompiledQuery(unfiltered_rows)
 # Unordered, as QuerySet.get() leaves it: one row needs no sort.
 ONE_TASK = CompiledQuery(
-    lambda owner, pk: Task.objects.owned_by(User(pk=owner)).filter(pk=pk).with_tag_names().order_by()
+    lambda owner, pk: (
+        Task.objects.owned_by(User(pk=owner)).filter(pk=pk).annotate(tag_names=TagNames()).order_by()
+    )
 )
 
 

@@ -6,7 +6,7 @@ from http import HTTPStatus
 import pytest
 
 from authbridge.models import User
-from tasks.models import Task
+from tasks.models import TagNames, Task
 from tasks.serializers import TaskSerializer, task_rows
 from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK, task_page
 
@@ -55,7 +55,7 @@ def test_a_compiled_task_lookup_is_the_orm_lookup_and_finds_only_the_owners_task
 
     [found] = ONE_TASK.instances(owner=user(alice).pk, pk=alices_id)
 
-    orm = Task.objects.owned_by(user(alice)).with_tag_names().get(pk=alices_id)
+    orm = Task.objects.owned_by(user(alice)).annotate(tag_names=TagNames()).get(pk=alices_id)
     assert [getattr(found, field.attname) for field in Task._meta.concrete_fields] == [
         getattr(orm, field.attname) for field in Task._meta.concrete_fields
     ]
