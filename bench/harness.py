@@ -158,8 +158,11 @@ class Database:
 
 
 def gunicorn_options(options, chdir, port):
-    """Our gunicorn.conf.py as deployed, with the sizes the run asks for (flags, then environment)."""
-    config = Path(options.gunicorn_conf) if options.gunicorn_conf else REPO / "gunicorn.conf.py"
+    """The API's gunicorn.conf.py as deployed, with the sizes the run asks for (flags, then environment).
+
+    The one in --api-dir: it puts its own directory first on sys.path, so another checkout's config
+    would serve that checkout's code instead of the API under test."""
+    config = Path(options.gunicorn_conf) if options.gunicorn_conf else Path(options.api_dir) / "gunicorn.conf.py"
     sizes = {
         "--workers": options.workers or os.environ.get("GUNICORN_WORKERS"),
         "--threads": options.threads or os.environ.get("GUNICORN_THREADS"),

@@ -93,7 +93,7 @@ def parse_args(argv=None):
     p.add_argument(
         "--gunicorn-conf",
         default=None,
-        help="gunicorn config file (default: gunicorn.conf.py in the repo root if it exists)",
+        help="gunicorn config file (default: gunicorn.conf.py in --api-dir)",
     )
     p.add_argument("--api-dir", default=str(REPO), help="directory holding manage.py and the API package")
     p.add_argument(
