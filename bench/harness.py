@@ -162,7 +162,7 @@ def gunicorn_options(options, chdir, port):
 
     The one in --api-dir: it puts its own directory first on sys.path, so another checkout's config
     would serve that checkout's code instead of the API under test."""
-    config = Path(options.gunicorn_conf) if options.gunicorn_conf else Path(options.api_dir) / "gunicorn.conf.py"
+    config = Path(options.gunicorn_conf or Path(options.api_dir) / "gunicorn.conf.py")
     sizes = {
         "--workers": options.workers or os.environ.get("GUNICORN_WORKERS"),
         "--threads": options.threads or os.environ.get("GUNICORN_THREADS"),
