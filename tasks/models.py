@@ -87,10 +87,11 @@ class TagNames(models.Subquery):
     the tags as they were when the row was read."""
 
     template = "ARRAY(%(subquery)s)"
-    output_field = models.Field()  # a list, which no model field describes; see convert_value
 
     def __init__(self) -> None:
-        super().__init__(Tag.objects.filter(tasks=models.OuterRef("pk")).values("name"))
+        names = Tag.objects.filter(tasks=models.OuterRef("pk")).values("name")
+        # A list, which no model field describes: convert_value gives it its Python shape.
+        super().__init__(names, output_field=models.Field())
 
     def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> tuple[str, Any]:
         template = "(SELECT json_group_array(name) FROM (%(subquery)s))"

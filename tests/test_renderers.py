@@ -67,6 +67,11 @@ def test_what_orjson_does_not_know_goes_through_drfs_encoder():
     assert fast == drf
 
 
+def test_an_integer_past_64_bits_is_written_as_drf_writes_it():
+    fast, drf = both({"n": 2**70, "m": -(2**64)})
+    assert fast == drf == b'{"n":1180591620717411303424,"m":-18446744073709551616}'
+
+
 def test_integer_keys_are_written_as_strings():
     fast, drf = both({"tags": {3: ["Too long."]}})
     assert fast == drf == b'{"tags":{"3":["Too long."]}}'

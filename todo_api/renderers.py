@@ -21,7 +21,10 @@ encode_other = JSONEncoder().default
 
 def render_json(data: Any) -> bytes:
     """`data` as the API's JSON: compact, UTF-8, UTC timestamps with a "Z"."""
-    rendered = orjson.dumps(data, default=encode_other, option=OPTIONS)
+    try:
+        rendered = orjson.dumps(data, default=encode_other, option=OPTIONS)
+    except orjson.JSONEncodeError:  # e.g. an integer past 64 bits, which orjson refuses and DRF writes
+        return JSONRenderer().render(data)
     # Valid JSON, but not valid JavaScript before ES2019: escaped, as DRF escapes them.
     return rendered.replace(b"\xe2\x80\xa8", b"\\u2028").replace(b"\xe2\x80\xa9", b"\\u2029")
 
