@@ -50,11 +50,12 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "todo_api.middleware.BodySizeLimitMiddleware",
     "todo_api.middleware.QueryStringLimitMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, Django's user and messages serve the admin only: skipped under /api/.
+    "todo_api.admin_only.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "todo_api.admin_only.AuthenticationMiddleware",
+    "todo_api.admin_only.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "todo_api.middleware.DatabaseUnavailableMiddleware",
 ]
