@@ -1,6 +1,7 @@
 """The benchmark's moving parts: the machine, a throw-away database, gunicorn, the load generators."""
 
 import contextlib
+import hashlib
 import json
 import os
 import platform
@@ -20,6 +21,9 @@ from tests.support.servers import ServerProcess, gunicorn_argv
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# The FastAPI + SQLModel reference (--targets ...,fastapi) and the venv of its own it runs in.
+FASTAPI_DIR = HERE / "fastapi_reference"
+FASTAPI_VENV = HERE / ".venv-fastapi"
 # The gunicorn settings that decide throughput, read back from `gunicorn --print-config`.
 REPORTED_GUNICORN_SETTINGS = (
     "workers",
@@ -136,21 +140,27 @@ class Database:
         except Exception:  # only decoration in the report
             return None
 
-    def seed_tasks(self, subs, per_user):
-        """INSERTs `per_user` tasks for each provisioned user: {user index: [task ids]}."""
-        import psycopg
+    def seed_tasks(self, subs, per_user, users_table="authbridge_user", tasks_table="tasks_task"):
+        """INSERTs `per_user` tasks for each provisioned user: {user index: [task ids]}.
 
+        The tables are the API's unless named: the FastAPI reference's have the same columns."""
+        import psycopg
+        from psycopg import sql
+
+        names = {"users": sql.Identifier(users_table), "tasks": sql.Identifier(tasks_table)}
         index = {sub: i for i, sub in enumerate(subs)}
         with psycopg.connect(self.url, connect_timeout=10) as conn:
             rows = conn.execute(
-                "INSERT INTO tasks_task (owner_id, title, description, completed, created_at, updated_at) "
-                "SELECT u.id, 'seed task ' || g, 'seeded in the database by bench/run.py', false, "
-                "now() - make_interval(secs => g), now() - make_interval(secs => g) "
-                "FROM authbridge_user u CROSS JOIN generate_series(1, %s) g WHERE u.sub = ANY(%s) "
-                "RETURNING id, (SELECT sub FROM authbridge_user WHERE id = owner_id)",
+                sql.SQL(
+                    "INSERT INTO {tasks} (owner_id, title, description, completed, created_at, updated_at) "
+                    "SELECT u.id, 'seed task ' || g, 'seeded in the database by bench/run.py', false, "
+                    "now() - make_interval(secs => g), now() - make_interval(secs => g) "
+                    "FROM {users} u CROSS JOIN generate_series(1, %s) g WHERE u.sub = ANY(%s) "
+                    "RETURNING id, (SELECT sub FROM {users} WHERE id = owner_id)"
+                ).format(**names),
                 (per_user, list(subs)),
             ).fetchall()
-            conn.execute("ANALYZE tasks_task")
+            conn.execute(sql.SQL("ANALYZE {tasks}").format(**names))
         tasks_by_user = {}
         for task_id, sub in rows:
             tasks_by_user.setdefault(index[sub], []).append(task_id)
@@ -174,17 +184,64 @@ def gunicorn_options(options, chdir, port):
     return config.resolve(), flags
 
 
-class GunicornServer:
-    """gunicorn in its own session, so that it and its workers can be ended by its pid."""
+def fastapi_flags(options, chdir, port):
+    """The FastAPI reference's gunicorn flags: uvicorn workers, as many as the API's (--workers, or
+    gunicorn.conf.py's default max(2, CPUs)), the same keep-alive (75 s); none of our gunicorn.conf.py,
+    which imports Django (--threads and --worker-class are the Django targets')."""
+    workers = options.workers or os.environ.get("GUNICORN_WORKERS") or max(2, len(os.sched_getaffinity(0)))
+    keep_alive = options.keep_alive or os.environ.get("GUNICORN_KEEPALIVE") or 75
+    return [
+        *("-k", "uvicorn_worker.UvicornWorker", "--workers", str(workers), "--keep-alive", str(keep_alive)),
+        *("--bind", f"{LOOPBACK}:{port}", "--chdir", str(chdir)),
+    ]
 
-    def __init__(self, name, chdir, wsgi, env, options, log_dir):
+
+def fastapi_python():
+    """bench/.venv-fastapi's python, the venv made (again only when its lock changed) from
+    fastapi_reference/requirements.txt: every package pinned, every file checked by its hash."""
+    python = FASTAPI_VENV / "bin" / "python"
+    lock = FASTAPI_DIR / "requirements.txt"
+    stamp = FASTAPI_VENV / ".requirements-sha256"
+    wanted = hashlib.sha256(lock.read_bytes()).hexdigest()
+    with contextlib.suppress(OSError):
+        if python.exists() and stamp.read_text().strip() == wanted:
+            return python
+    log(f"fastapi: installing {lock.relative_to(REPO)} into {FASTAPI_VENV.relative_to(REPO)}")
+    # The API's interpreter makes the venv: both targets run the same Python.
+    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    for argv in (
+        [sys.executable, "-m", "venv", str(FASTAPI_VENV)],
+        [*pip, "--require-hashes", "--no-deps", "-r", str(lock)],
+    ):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise HarnessError(f"fastapi venv: {' '.join(argv)}: {error}") from error
+        if done.returncode != 0:
+            output = f"{done.stdout[-2000:]}{done.stderr[-3000:]}"
+            raise HarnessError(f"fastapi venv: {' '.join(argv)} exited {done.returncode}:\n{output}")
+    stamp.write_text(f"{wanted}\n")
+    return python
+
+
+class GunicornServer:
+    """gunicorn in its own session, so that it and its workers can be ended by its pid.
+
+    With `python` (the FastAPI reference's venv), that interpreter's gunicorn serves the ASGI `app` with
+    fastapi_flags() instead of our gunicorn.conf.py."""
+
+    def __init__(self, name, chdir, app, env, options, log_dir, python=None):
         self.name = name
         self.chdir = chdir
         self.env = env
         self.port = free_port()
         self.log_dir = log_dir
-        config, flags = gunicorn_options(options, chdir, self.port)
-        self.argv = gunicorn_argv(*flags, config=config, wsgi=wsgi)
+        if python is None:
+            config, flags = gunicorn_options(options, chdir, self.port)
+            self.argv = gunicorn_argv(*flags, config=config, wsgi=app)
+        else:
+            flags = fastapi_flags(options, chdir, self.port)
+            self.argv = [str(python), *gunicorn_argv(*flags, config=None, wsgi=app)[1:]]
         self.config = self._effective_config()
         self.process = None
 

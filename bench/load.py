@@ -8,10 +8,12 @@ import time
 from pathlib import Path
 
 from harness import (
+    FASTAPI_DIR,
     HERE,
     GunicornServer,
     HarnessError,
     LoadGenerators,
+    fastapi_python,
     log,
     server_env,
     wait_for_quiet_machine,
@@ -23,6 +25,8 @@ MIX = {"list": 60, "get": 15, "create": 15, "patch": 5, "delete": 5}
 OPERATIONS = ("list", "get", "create", "patch", "delete")
 PHASES = ("a", "list", "b", "soak")
 COUNTERS = ("connects", "reconnects", "stale_retries", "abandoned_users", "users")
+# The targets with tables in the benchmark database: (users table, tasks table), for --seed db.
+TABLES = {"api": ("authbridge_user", "tasks_task"), "fastapi": ("fastapi_user", "fastapi_task")}
 
 
 def phase_plan(options, phase):
@@ -126,7 +130,8 @@ def summarize_phase(results, cpu, window_s, rss_now):
 
 
 class TargetRun:
-    """One target (the API or the bare Django baseline) under gunicorn, set up and measured."""
+    """One target (the API, the bare Django baseline or the FastAPI reference) under gunicorn, set up and
+    measured."""
 
     def __init__(self, options, name, auth, tokens, database, log_dir, subs):
         self.options = options
@@ -135,17 +140,23 @@ class TargetRun:
         self.tokens = tokens
         self.subs = list(subs)
         self.is_api = name == "api"
-        # Only the API uses the database; the baseline gets its URL too, to start the same way.
+        # The API and the FastAPI reference use the database; the baseline gets its URL too, to start the
+        # same way.
+        self.tables = TABLES.get(name)
         self.database = database
         self.log_dir = log_dir
         self.result = {"target": name, "phases": {}}
 
     def run(self):
         env = self._environment()
+        python = None
         if self.is_api:
             self._migrate(env)
-        chdir, wsgi = self._application()
-        server = GunicornServer(self.name, chdir, wsgi, env, self.options, self.log_dir)
+        elif self.name == "fastapi":
+            python = fastapi_python()
+            self._create_fastapi_tables(python, env)
+        chdir, app = self._application()
+        server = GunicornServer(self.name, chdir, app, env, self.options, self.log_dir, python=python)
         self.result["gunicorn"] = server.config
         self.result["gunicorn_argv"] = server.command_line
         log(f"{self.name}: starting gunicorn {server.command_line}")
@@ -176,12 +187,14 @@ class TargetRun:
     def _application(self):
         if self.is_api:
             return Path(self.options.api_dir).resolve(), self.options.api_wsgi
+        if self.name == "fastapi":
+            return FASTAPI_DIR, "app:app"
         return HERE / "baseline", "baseline_project.wsgi"
 
     def _environment(self):
         database_url = self.database.url if self.database else ""
         env = server_env(self.options, database_url, self.auth)
-        if not self.is_api:
+        if self.name == "baseline":
             env["DJANGO_SETTINGS_MODULE"] = "baseline_project.settings"
         return env
 
@@ -200,12 +213,29 @@ class TargetRun:
         self.result["migrate_s"] = round(time.monotonic() - started, 2)
         log(f"api: migrated {self.database.name} in {self.result['migrate_s']:.1f} s")
 
+    def _create_fastapi_tables(self, python, env):
+        """The reference's tables, created once here rather than by each worker as it starts (they race)."""
+        try:
+            created = subprocess.run(
+                [str(python), "app.py", "create-tables"],
+                cwd=FASTAPI_DIR,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+        except subprocess.TimeoutExpired as error:
+            raise HarnessError(f"fastapi create-tables: {error}") from error
+        if created.returncode != 0:
+            output = f"{created.stdout[-3000:]}{created.stderr[-3000:]}"
+            raise HarnessError(f"fastapi create-tables failed:\n{output}")
+
     def _set_up(self, generators):
         """Users provisioned through the API; their tasks through the API too, or seeded in the database."""
         generators.send_shares("users", "users", enumerate(self.tokens))
         generators.collect(30)
         started = time.monotonic()
-        seed_in_database = self.is_api and self.options.seed == "db"
+        seed_in_database = self.tables is not None and self.options.seed == "db"
         setup = generators.broadcast(
             {
                 "cmd": "setup",
@@ -225,7 +255,7 @@ class TargetRun:
         }
         if seed_in_database:
             seeded_at = time.monotonic()
-            tasks_by_user = self.database.seed_tasks(self.subs, self.options.tasks_per_user)
+            tasks_by_user = self.database.seed_tasks(self.subs, self.options.tasks_per_user, *self.tables)
             generators.send_shares("tasks", "tasks", tasks_by_user.items())
             summary["tasks"] = sum(part["tasks"] for part in generators.collect(60))
             summary["db_seed_s"] = round(time.monotonic() - seeded_at, 2)
@@ -246,7 +276,7 @@ class TargetRun:
         window_start, window_end = self._start_phase(phase, plan, generators)
         time.sleep(max(0.0, window_start - time.monotonic()))
         own_pids = [os.getpid(), *generators.pids]
-        database_name = self.database.name if self.database and self.is_api else None
+        database_name = self.database.name if self.database and self.tables else None
         cpu_before = CpuSnapshot(server.pid, database_name, own_pids)
         rss_series = self._sample_rss(server, window_start, window_end) if phase == "soak" else []
         time.sleep(max(0.0, window_end - time.monotonic()))

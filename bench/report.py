@@ -1,4 +1,5 @@
-"""The results: API/baseline ratios, the targets checked, the text table; the JSON is the report itself."""
+"""The results: API/baseline and API/FastAPI ratios, the targets checked, the text table; the JSON is the
+report itself."""
 
 from load import OPERATIONS
 
@@ -10,6 +11,8 @@ TARGET_LIMITS = {
     "a_errors": 0,
     "mix_cpu_ms_per_req": 1.2,
     "mix_cpu_baseline_ratio": 2.5,
+    # Against the FastAPI + SQLModel (async) reference in the same run (--targets ...,fastapi), scenario a.
+    "mix_cpu_fastapi_ratio": 0.5,
     "list_cpu_ms_per_req": 1.5,
     "b_min_req_per_s": 1000.0,
     "peak_rss_mib_per_worker": 120.0,
@@ -33,20 +36,21 @@ def ratio(value, baseline):
     return round(value / baseline, 2)
 
 
-def baseline_ratios(report):
-    """API/baseline per phase both ran: CPU per request and p95 (the figures most stable on noisy runs)."""
-    api, baseline = report["targets"].get("api"), report["targets"].get("baseline")
-    if not (api and baseline):
+def ratios_to(report, reference):
+    """API/reference (baseline or fastapi) per phase both ran: CPU per request and p95 (the figures most
+    stable on noisy runs)."""
+    api, other = report["targets"].get("api"), report["targets"].get(reference)
+    if not (api and other):
         return {}
     ratios = {}
     for phase, ours in api["phases"].items():
-        theirs = baseline["phases"].get(phase)
+        theirs = other["phases"].get(phase)
         if theirs:
             ratios[phase] = {
                 "cpu_per_req": ratio(ours["server_cpu_ms_per_req"], theirs["server_cpu_ms_per_req"]),
                 "p95": ratio(ours["latency_ms"].get("p95"), theirs["latency_ms"].get("p95")),
                 "api_cpu_ms": ours["server_cpu_ms_per_req"],
-                "baseline_cpu_ms": theirs["server_cpu_ms_per_req"],
+                f"{reference}_cpu_ms": theirs["server_cpu_ms_per_req"],
             }
     return ratios
 
@@ -95,6 +99,10 @@ def evaluate(report):
             if ratio_to_baseline is not None:
                 name = f"mix server CPU/request, scenario {phase}, x the baseline"
                 checks.append(_check(name, ratio_to_baseline, TARGET_LIMITS["mix_cpu_baseline_ratio"]))
+    ratio_to_fastapi = report.get("fastapi_ratios", {}).get("a", {}).get("cpu_per_req")
+    if ratio_to_fastapi is not None:
+        name = "mix server CPU/request, scenario a, x FastAPI"
+        checks.append(_check(name, ratio_to_fastapi, TARGET_LIMITS["mix_cpu_fastapi_ratio"]))
     if "b" in phases:
         name = "saturation throughput, scenario b (req/s)"
         checks.append(_check_at_least(name, phases["b"]["throughput_rps"], TARGET_LIMITS["b_min_req_per_s"]))
@@ -202,7 +210,7 @@ def _table_row(name, phase, figures, peak_rss):
         figures["errors"],
         fmt(figures["server_cpu_ms_per_req"], 3),
         fmt(figures["server_cpu_cores"], 2),
-        fmt(figures["db_cpu_ms_per_req"], 3) if name == "api" else "-",
+        fmt(figures["db_cpu_ms_per_req"], 3) if name != "baseline" else "-",
         fmt(figures["loadgen_cpu_ms_per_req"], 4),
         fmt(figures.get("other_cpu_cores"), 2),
         fmt(peak_rss),
@@ -252,19 +260,21 @@ def _latency_by_operation(report):
     return lines
 
 
+# The report's ratio blocks: (its key in the report, the reference target, its name in the text).
+RATIO_BLOCKS = (("ratios", "baseline", "baseline"), ("fastapi_ratios", "fastapi", "FastAPI"))
+
+
 def _ratio_lines(report):
-    if not report.get("ratios"):
-        return []
-    return [
-        "",
-        "API / baseline:",
-        *(
+    lines = []
+    for key, reference, title in RATIO_BLOCKS:
+        lines += ["", f"API / {title}:"] if report.get(key) else []
+        lines += [
             f"  {phase:5} CPU/req {fmt(figures['cpu_per_req'], 2)}x   p95 {fmt(figures['p95'], 2)}x   "
-            f"(API {fmt(figures['api_cpu_ms'], 3)} vs baseline "
-            f"{fmt(figures['baseline_cpu_ms'], 3)} ms CPU/req)"
-            for phase, figures in report["ratios"].items()
-        ),
-    ]
+            f"(API {fmt(figures['api_cpu_ms'], 3)} vs {title} "
+            f"{fmt(figures[f'{reference}_cpu_ms'], 3)} ms CPU/req)"
+            for phase, figures in report.get(key, {}).items()
+        ]
+    return lines
 
 
 def _soak_lines(report):

@@ -5,11 +5,17 @@
     .venv/bin/python bench/run.py --quick         # a few seconds, for CI: fails if the harness breaks
     .venv/bin/python bench/run.py --quick --max-cpu-ratio 4   # ... and if the API's CPU/request regressed
     .venv/bin/python bench/run.py --soak          # adds a 5-minute RSS-growth phase for the API
+    .venv/bin/python bench/run.py --targets api,baseline,fastapi   # + the FastAPI + SQLModel reference
 
 For each target (the API, then a bare Django JsonResponse baseline) it starts
 gunicorn with the production configuration on a free 127.0.0.1 port, serves a
 local Better Auth JWKS, provisions users and seeds tasks through the API, then
-runs the measured phases with bench/loadgen.py in its own process(es):
+runs the measured phases with bench/loadgen.py in its own process(es). The optional
+third target, fastapi (bench/fastapi_reference/), is the same API written as a
+FastAPI + SQLModel (async) starter writes it, served by gunicorn with uvicorn
+workers from a venv of its own (bench/.venv-fastapi, made on first use from
+its lock), measured the same way, so that the report also gives the API's CPU
+per request as a multiple of FastAPI's.
 
   a     N users, each on its own keep-alive connection, think time ~2 s (uniform 1-3 s)
   list  a few connections doing only GET /api/v1/tasks?limit=20, no think time
@@ -44,9 +50,9 @@ sys.path.insert(0, str(REPO))  # tests.support: the JWKS server and the gunicorn
 from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.path line that makes it importable)
 from harness import Database, HarnessError, log, machine_info  # noqa: E402 (as above)
 from load import PHASES, TargetRun  # noqa: E402 (as above)
-from report import baseline_ratios, cpu_regressions, evaluate, render  # noqa: E402 (as above)
+from report import cpu_regressions, evaluate, ratios_to, render  # noqa: E402 (as above)
 
-TARGETS = ("api", "baseline")
+TARGETS = ("api", "baseline", "fastapi")
 
 
 def parse_args(argv=None):
@@ -75,13 +81,15 @@ def parse_args(argv=None):
         "--seed",
         choices=["api", "db"],
         default="api",
-        help="seed the tasks through the API (default) or with one INSERT into tasks_task "
+        help="seed the tasks through the API (default) or with one INSERT into tasks_task (fastapi_task) "
         "(users are always provisioned through the API)",
     )
     p.add_argument("--setup-concurrency", type=int, default=32)
     p.add_argument("--timeout", type=float, default=30.0, help="per-request timeout, seconds")
     p.add_argument("--phases", default="a,list,b", help="comma list of a,list,b,soak (default a,list,b)")
-    p.add_argument("--targets", default="api,baseline", help="comma list of api,baseline (default both)")
+    p.add_argument(
+        "--targets", default="api,baseline", help="comma list of api,baseline,fastapi (default api,baseline)"
+    )
     p.add_argument("--workers", type=int, default=None, help="gunicorn workers (or env GUNICORN_WORKERS)")
     p.add_argument("--threads", type=int, default=None, help="gunicorn threads (or env GUNICORN_THREADS)")
     p.add_argument(
@@ -175,7 +183,8 @@ def main(argv=None):
         "harness_errors": [],
     }
     interrupted = _run_targets(options, report, log_dir)
-    report["ratios"] = baseline_ratios(report)
+    report["ratios"] = ratios_to(report, "baseline")
+    report["fastapi_ratios"] = ratios_to(report, "fastapi")
     report["checks"] = evaluate(report)
     report["harness_errors"] += _harness_problems(options, report)
     if options.max_cpu_ratio is not None:
@@ -215,9 +224,9 @@ def _run_targets(options, report, log_dir):
     try:
         database = Database(options.pg_url)
         report["machine"]["postgres"] = database.version()
-        if "api" in options.target_list:
-            if not (Path(options.api_dir) / "manage.py").exists():
-                raise HarnessError(f"no manage.py in {options.api_dir}: the API is not there")
+        if "api" in options.target_list and not (Path(options.api_dir) / "manage.py").exists():
+            raise HarnessError(f"no manage.py in {options.api_dir}: the API is not there")
+        if {"api", "fastapi"} & set(options.target_list):
             database.create()
             report["database"] = database.name
         for name in options.target_list:
