@@ -184,12 +184,13 @@ def gunicorn_options(options, chdir, port):
     return config.resolve(), flags
 
 
-def fastapi_flags(options, chdir, port):
+def fastapi_flags(options, chdir, port, env):
     """The FastAPI reference's gunicorn flags: uvicorn workers, as many as the API's (--workers, or
     gunicorn.conf.py's default max(2, CPUs)), the same keep-alive (75 s); none of our gunicorn.conf.py,
-    which imports Django (--threads and --worker-class are the Django targets')."""
-    workers = options.workers or os.environ.get("GUNICORN_WORKERS") or max(2, len(os.sched_getaffinity(0)))
-    keep_alive = options.keep_alive or os.environ.get("GUNICORN_KEEPALIVE") or 75
+    which imports Django (--threads and --worker-class are the Django targets'). Sizes come from the
+    servers' environment (`env`, with --env on top), where gunicorn.conf.py reads the API's."""
+    workers = options.workers or env.get("GUNICORN_WORKERS") or max(2, len(os.sched_getaffinity(0)))
+    keep_alive = options.keep_alive or env.get("GUNICORN_KEEPALIVE") or 75
     return [
         *("-k", "uvicorn_worker.UvicornWorker", "--workers", str(workers), "--keep-alive", str(keep_alive)),
         *("--bind", f"{LOOPBACK}:{port}", "--chdir", str(chdir)),
@@ -210,7 +211,7 @@ def fastapi_python():
     # The API's interpreter makes the venv: both targets run the same Python.
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     for argv in (
-        [sys.executable, "-m", "venv", str(FASTAPI_VENV)],
+        [sys.executable, "-m", "venv", "--clear", str(FASTAPI_VENV)],  # nothing left of an older lock
         [*pip, "--require-hashes", "--no-deps", "-r", str(lock)],
     ):
         try:
@@ -240,7 +241,7 @@ class GunicornServer:
             config, flags = gunicorn_options(options, chdir, self.port)
             self.argv = gunicorn_argv(*flags, config=config, wsgi=app)
         else:
-            flags = fastapi_flags(options, chdir, self.port)
+            flags = fastapi_flags(options, chdir, self.port, env)
             self.argv = [str(python), *gunicorn_argv(*flags, config=None, wsgi=app)[1:]]
         self.config = self._effective_config()
         self.process = None

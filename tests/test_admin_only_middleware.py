@@ -4,7 +4,9 @@ import pytest
 from django.conf import settings
 from django.http import HttpResponse
 from django.test import RequestFactory
+from django.urls import URLResolver, get_resolver
 from django.utils.module_loading import import_string
+from rest_framework.views import APIView
 
 ADMIN_ONLY = [
     "todo_api.admin_only.SessionMiddleware",
@@ -54,3 +56,23 @@ def test_every_other_page_gets_them(db, path):
     assert "session" in seen
     assert "user" in seen
     assert "_messages" in seen
+
+
+def routes(resolver=None, prefix=""):
+    """(route, view, name) of every URL pattern, includes walked."""
+    for pattern in (resolver or get_resolver()).url_patterns:
+        route = prefix + str(pattern.pattern).lstrip("^")
+        if isinstance(pattern, URLResolver):
+            yield from routes(pattern, route)
+        else:
+            yield route, pattern.callback, pattern.name
+
+
+def test_every_api_route_is_a_drf_view_which_reads_the_caller_from_the_token():
+    api_routes = [(route, view, name) for route, view, name in routes() if route.startswith("api")]
+
+    assert len(api_routes) > 10
+    for route, view, name in api_routes:
+        if name == "api-not-found":  # the JSON 404, which reads nothing of the caller
+            continue
+        assert issubclass(getattr(view, "cls", type(None)), APIView), route

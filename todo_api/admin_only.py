@@ -5,7 +5,8 @@ messages; under /api/ DRF authenticates the bearer token itself. Skipping them t
 store, a lazy user and a signed-cookie message store on every API request (docs/performance.md).
 They stay subclasses of Django's own, so the admin's system checks still find them. The trade: an
 API view can never fall back on the admin's session (DRF's SessionAuthentication would find no user),
-which is the rule anyway: a cookie the browser sends by itself must not authenticate the API.
+which is the rule anyway: a cookie the browser sends by itself must not authenticate the API. So a
+view under /api/ reads the caller from DRF's `request.user`, never from a plain Django view's.
 """
 
 from collections.abc import Awaitable
@@ -16,6 +17,7 @@ from django.contrib.sessions import middleware as sessions
 from django.http import HttpRequest, HttpResponseBase
 from django.utils.deprecation import MiddlewareMixin
 
+# Where the API is routed (todo_api/urls.py); CORS_URLS_REGEX in settings names the same prefix.
 API_PATH_PREFIX = "/api/"
 
 

@@ -165,6 +165,7 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_number("API_MAX_BODY_BYTES", 64 * 1024, minimum=1024)
 
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS")
+# The API's prefix, as in todo_api/admin_only.py and todo_api/urls.py.
 CORS_URLS_REGEX = r"^/api/.*$"
 # Response headers a browser app may read besides the safelisted ones.
 CORS_EXPOSE_HEADERS = [
