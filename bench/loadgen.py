@@ -25,7 +25,7 @@ import random
 import sys
 import time
 
-MIX_OPS = ("list", "get", "create", "patch", "delete")
+MIX_OPS = ("list", "get", "create", "patch", "delete", "me")
 
 
 class ConnClosed(ConnectionError):
@@ -251,6 +251,8 @@ class LoadGen:
             op = "create"
         if op == "list":
             method, path = b"GET", (f"{prefix}?limit=20").encode()
+        elif op == "me":  # the caller, from the token alone: a DRF request that runs no query
+            method, path = b"GET", (f"{prefix.rpartition('/')[0]}/me").encode()
         elif op == "get":
             method, path = b"GET", (f"{prefix}/{random.choice(tasks)}").encode()
         elif op == "create":
