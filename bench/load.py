@@ -22,7 +22,6 @@ from procstat import CpuSnapshot, MemorySampler
 
 # The request mix of scenarios a, b and soak, in percent (issue 15's; --mix sets another).
 MIX = {"list": 60, "get": 15, "create": 15, "patch": 5, "delete": 5}
-OPERATIONS = ("list", "get", "create", "patch", "delete", "me")
 PHASES = ("a", "list", "b", "soak")
 COUNTERS = ("connects", "reconnects", "stale_retries", "abandoned_users", "users")
 # The targets with tables in the benchmark database: (users table, tasks table), for --seed db.

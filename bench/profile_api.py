@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where does a request's CPU go? cProfile of the API's WSGI app, in process, no gunicorn.
 
-    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|create|patch|delete|mix] [--top 35]
+    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|...|me|mix] [--top 35]
 
 Creates a throw-away PostgreSQL database, migrates it, serves the fake Better Auth
 JWKS on 127.0.0.1, provisions a few users with 20 tasks each, then calls the WSGI
@@ -29,12 +29,14 @@ sys.path.insert(0, str(REPO))  # tests.support, which the bench modules use
 
 from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.path line that makes it importable)
 from harness import Database  # noqa: E402 (as above)
+from load import MIX  # noqa: E402 (as above)
+from loadgen import MIX_OPS as OPERATIONS  # noqa: E402 (as above)
 
 
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--requests", type=int, default=2000)
-    p.add_argument("--op", default="list", choices=["list", "get", "create", "patch", "delete", "mix"])
+    p.add_argument("--op", default="list", choices=[*OPERATIONS, "mix"])
     p.add_argument("--users", type=int, default=10)
     p.add_argument("--top", type=int, default=35)
     p.add_argument("--sort", default="tottime", choices=["tottime", "cumulative"])
@@ -118,8 +120,10 @@ def main():
 
         def one(op):
             tok, ids = random.choice(users)
-            if op == "mix":  # as bench/load.py's MIX
-                op = random.choices(["list", "get", "create", "patch", "delete"], [60, 15, 15, 5, 5])[0]
+            if op == "mix":  # the benchmark's
+                op = random.choices(list(MIX), list(MIX.values()))[0]
+            if op == "me":
+                return call("GET", "/api/v1/me", tok)
             if op == "list":
                 return call("GET", f"{prefix}?limit=20", tok)
             if op == "get":
