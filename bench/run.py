@@ -175,7 +175,7 @@ def parse_args(argv=None):
 
 
 def _parse_mix(parser, spec):
-    """`op=share,...` as weights, without the operations whose share is 0."""
+    """`op=weight,...`, without the operations whose weight is 0."""
     mix = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         op, _, share = item.partition("=")
