@@ -145,7 +145,9 @@ def parse_args(argv=None):
     p.add_argument("--keep-db", action="store_true", help="do not drop the benchmark database")
     a = p.parse_args(argv)
     if a.quick:
-        a.users, a.duration, a.think = min(a.users, 16), 1.5, "0.1,0.3"
+        # a's window long enough for its CPU to span many of /proc's clock ticks (10 ms): in 1.5 s the
+        # baseline used a few ticks, and --max-cpu-ratio read 4.4-5.9x in two of seven runs of one commit.
+        a.users, a.duration, a.think = min(a.users, 16), 5.0, "0.1,0.3"
         a.sat_conns, a.sat_duration = min(a.sat_conns, 8), 1.0
         a.list_duration, a.warmup, a.tasks_per_user = 1.0, 0.3, 3
         a.ramp_rate = max(a.ramp_rate, 400.0)
