@@ -18,7 +18,7 @@ from e2e_support import ALGORITHMS, BA_DIR, PASSWORD, base_env, jwt_parts
 
 from authbridge.verifier import MAX_TOKEN_LENGTH
 from tasks.filters import MAX_SEARCH_LENGTH
-from tasks.serializers import TASK_FIELDS
+from tasks.representation import TASK_FIELDS
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
+from tasks.fields import TagNamesField
 from tasks.models import Tag, Task, overdue_at
-from tasks.serializers import TagNamesField, sorted_names, tags_named
+from tasks.representation import sorted_names
+from tasks.serializers import tags_named
 
 
 class OwnerFilter(admin.SimpleListFilter):

@@ -11,14 +11,14 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from authbridge.authentication import caller
-from tasks.models import Tag, overdue_at
-from tasks.serializers import (
+from tasks.fields import (
     DATETIME_HINT,
     DATETIME_SCHEMA,
     PRIORITY_RANKS,
     has_control_character,
     parse_rfc3339,
 )
+from tasks.models import Tag, overdue_at
 
 BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
 # Sized so that every list parameter at its longest, in 4-byte characters percent-encoded (12 bytes

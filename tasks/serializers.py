@@ -1,176 +1,31 @@
-"""What a client may write to a task, validated strictly, and what it reads back."""
+"""The task serializers: what a client may write to a task, validated strictly by the fields of
+tasks/fields.py, and the task it reads back (tasks/representation.py); the shapes of the stats."""
 
-import copy
 import difflib
 import re
-import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
-from datetime import UTC, datetime
 from typing import Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiExample, extend_schema_field, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 from authbridge.models import User
-from tasks.models import Priority, Tag, TagNames, Task
-
-
-def max_length(model: type[models.Model], name: str) -> int:
-    """A limit written once, on the model, and enforced from there by the API too."""
-    field = model._meta.get_field(name)
-    assert isinstance(field, models.Field) and field.max_length is not None
-    return field.max_length
-
-
-TITLE_MAX_LENGTH = max_length(Task, "title")
-DESCRIPTION_MAX_LENGTH = max_length(Task, "description")
-TAG_MAX_LENGTH = max_length(Tag, "name")
-MAX_TAGS_PER_TASK = 20
-PRIORITY_NAMES: dict[int, str] = dict(Priority.choices)
-PRIORITY_RANKS = {name: rank for rank, name in Priority.choices}
-
-
-class StrictCharField(serializers.CharField):
-    """Text must be a JSON string: a number is not a title."""
-
-    def to_internal_value(self, data: object) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class StrictBooleanField(serializers.BooleanField):
-    """A JSON true or false; "yes", 1 and "true" are refused."""
-
-    def to_internal_value(self, data: object) -> bool:
-        if not isinstance(data, bool):
-            self.fail("invalid", input=data)
-        return data
-
-
-@extend_schema_field({"type": "string", "enum": list(PRIORITY_RANKS), "default": "medium"})
-class PriorityField(serializers.Field):
-    """One of the names, exactly: "High", 3 and null are refused. Stored as its rank."""
-
-    default_error_messages = {"invalid": "Must be one of: low, medium, high."}
-
-    def to_internal_value(self, data: object) -> int:
-        if not isinstance(data, str) or data not in PRIORITY_RANKS:
-            self.fail("invalid")
-        return PRIORITY_RANKS[data]
-
-    def to_representation(self, value: int) -> str:
-        return PRIORITY_NAMES[value]
-
-
-# RFC 3339's date-time with years 1900-9999: the schema declares it, so generated clients and fuzzers
-# know it; parse_rfc3339 then checks the calendar and the range once moved to UTC.
-RFC3339_PATTERN = (
-    r"^(19\d\d|[2-9]\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+from tasks.fields import (
+    DATETIME_HINT,
+    DESCRIPTION_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+    OffsetDateTimeField,
+    PriorityField,
+    StrictBooleanField,
+    StrictCharField,
+    TagNamesField,
 )
-RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
-
-
-def parse_rfc3339(value: object) -> datetime | None:
-    """An aware datetime in UTC from an RFC 3339 date-time with an offset; None for anything else."""
-    if not isinstance(value, str) or not RFC3339.fullmatch(value):
-        return None
-    try:
-        moment = datetime.fromisoformat(value).astimezone(UTC)
-    except (ValueError, OverflowError):  # e.g. month 13, or past year 9999 once moved to UTC
-        return None
-    return moment if moment >= EARLIEST else None
-
-
-DATETIME_HINT = (
-    "Send an RFC 3339 date-time with an offset, between 1900-01-01 and 9999-12-31, "
-    'e.g. "2026-12-01T17:00:00Z" or "2026-12-01T18:00:00+01:00".'
-)
-
-
-DATETIME_SCHEMA = {
-    "type": "string",
-    "format": "date-time",
-    "example": "2026-12-01T17:00:00Z",
-}
-
-
-@extend_schema_field({**DATETIME_SCHEMA, "nullable": True})
-class OffsetDateTimeField(serializers.Field):
-    """RFC 3339 with an offset, or null; a naive time would be guessed in some zone, so it is refused."""
-
-    default_error_messages = {"invalid": DATETIME_HINT}
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(allow_null=True, **kwargs)
-
-    def to_internal_value(self, data: object) -> datetime:
-        moment = parse_rfc3339(data)
-        if moment is None:
-            self.fail("invalid")
-        return moment
-
-    def to_representation(self, value: datetime | None) -> datetime | None:
-        return value  # the renderer writes it as RFC 3339 in UTC, like every timestamp
-
-
-def has_control_character(text: str) -> bool:
-    """No tag has one: refused when written, matching nothing when filtered by."""
-    return any(unicodedata.category(character) == "Cc" for character in text)
-
-
-def clean_tag_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise ValidationError("Each tag must be a string.")
-    name = name.strip()
-    if not 1 <= len(name) <= TAG_MAX_LENGTH:
-        raise ValidationError(f"Each tag must be 1 to {TAG_MAX_LENGTH} characters long, once trimmed.")
-    if has_control_character(name):
-        raise ValidationError("Tags cannot contain control characters.")
-    return name
-
-
-@extend_schema_field(
-    {
-        "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH},
-        "maxItems": MAX_TAGS_PER_TASK,
-        "default": [],
-        "description": (
-            f"At most {MAX_TAGS_PER_TASK} names of 1 to {TAG_MAX_LENGTH} characters once trimmed, without "
-            "control characters; names "
-            "differing only in case are one tag, spelled as you first wrote it. Sent on PUT or PATCH, it "
-            "replaces "
-            "the list. Returned sorted case-insensitively."
-        ),
-        "example": ["Errands", "Home"],
-    }
-)
-class TagNamesField(serializers.Field):
-    """A list of tag names, trimmed, each case-insensitive name once (its first spelling)."""
-
-    def to_internal_value(self, data: object) -> list[str]:
-        if not isinstance(data, list):
-            raise ValidationError("Must be an array of strings.")
-        names: dict[str, str] = {}
-        for name in map(clean_tag_name, data):
-            names.setdefault(name.lower(), name)
-        if len(names) > MAX_TAGS_PER_TASK:
-            raise ValidationError(f"At most {MAX_TAGS_PER_TASK} tags per task.")
-        return list(names.values())
-
-    def to_representation(self, value: models.Manager[Tag]) -> list[str]:
-        return sorted_names(tag.name for tag in value.all())
-
-
-def sorted_names(names: Iterable[str]) -> list[str]:
-    return sorted(names, key=lambda name: (name.lower(), name))
+from tasks.models import Tag, Task
+from tasks.representation import TASK_COLUMNS, TASK_FIELDS, represent_task
 
 
 def tags_named(owner: User, names: list[str]) -> list[Tag]:
@@ -186,20 +41,6 @@ def tags_named(owner: User, names: list[str]) -> list[Tag]:
     return list(Tag.objects.owned_by(owner).named(*names))
 
 
-TASK_FIELDS = [
-    "id",
-    "title",
-    "description",
-    "completed",
-    "completed_at",
-    "priority",
-    "due_at",
-    "tags",
-    "created_at",
-    "updated_at",
-]
-# A task's own columns, as a list reads them with `.values()`; its tags come from one more query.
-TASK_COLUMNS = [name for name in TASK_FIELDS if name != "tags"]
 READ_ONLY_FIELDS = ["id", "completed_at", "created_at", "updated_at"]
 # Names other todo apps give these fields, for the "did you mean" of an unknown field.
 FIELD_ALIASES = {
@@ -220,34 +61,6 @@ FIELD_ALIASES = {
 }
 
 
-def represent_task(values: Mapping[str, Any], tag_names: Iterable[str]) -> dict[str, Any]:
-    """A task's JSON shape from a dict of its TASK_COLUMNS: lists build it from `.values()` rows
-    directly, because DRF's per-field serialization costs far more than the query. Timestamps stay
-    datetimes: the renderer (todo_api/renderers.py) writes them in C, as RFC 3339 in UTC."""
-    return {
-        "id": values["id"],
-        "title": values["title"],
-        "description": values["description"],
-        "completed": values["completed"],
-        "completed_at": values["completed_at"],
-        "priority": PRIORITY_NAMES[values["priority"]],
-        "due_at": values["due_at"],
-        "tags": sorted_names(tag_names),
-        "created_at": values["created_at"],
-        "updated_at": values["updated_at"],
-    }
-
-
-def task_rows(tasks: models.QuerySet[Task]) -> models.QuerySet[Task, dict[str, Any]]:
-    """Tasks as the `.values()` rows represent_tasks takes: their columns and their tags' names, in
-    one query (a list's rows are not model instances: building those cost more than the query)."""
-    return tasks.annotate(tag_names=TagNames()).values(*TASK_COLUMNS, "tag_names")
-
-
-def represent_tasks(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    return [represent_task(row, row["tag_names"]) for row in rows]
-
-
 def suggestion_for(name: str) -> str | None:
     """The task field a client most likely meant by an unknown one: dueDate → due_at."""
     snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower().replace("-", "_")
@@ -264,10 +77,6 @@ def unknown_field_message(name: str) -> str:
     if suggestion is None:
         return "Unknown field."
     return f'Unknown field. Did you mean "{suggestion}"?'
-
-
-# Each serializer class's fields as ModelSerializer builds them: see TaskSerializer.get_fields.
-BUILT_FIELDS: dict[type[serializers.ModelSerializer], dict[str, serializers.Field]] = {}
 
 
 @extend_schema_serializer(
@@ -320,17 +129,6 @@ class TaskSerializer(serializers.ModelSerializer):
     ignored_fields: Sequence[str] = ()
     # The tag names this serializer has just written, so that representing its task needs no query.
     written_tag_names: list[str] | None = None
-
-    def get_fields(self) -> dict[str, serializers.Field]:
-        """ModelSerializer builds every field from the model again for each serializer; they come out
-        the same each time, so they are built once per class and each serializer gets its own copy.
-
-        Shallow copies (16 µs for all ten, where deepcopy re-runs each field's __init__ in 46): the
-        built fields are never bound, so a copy starts as a new field does, with its own attributes
-        for bind() to set; what it shares (validators, error messages) DRF only reads after __init__."""
-        if type(self) not in BUILT_FIELDS:
-            BUILT_FIELDS[type(self)] = super().get_fields()
-        return {name: copy.copy(field) for name, field in BUILT_FIELDS[type(self)].items()}
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, dict):

@@ -17,7 +17,8 @@ from rest_framework.views import APIView
 from authbridge.authentication import caller
 from tasks.models import Priority, Tag, Task, overdue_at
 from tasks.permissions import PathUserIsCaller
-from tasks.serializers import StatsSerializer, TagCountSerializer, UserStatsSerializer, sorted_names
+from tasks.representation import sorted_names
+from tasks.serializers import StatsSerializer, TagCountSerializer, UserStatsSerializer
 
 
 def counts(queryset: QuerySet[Task], **conditions: Q) -> dict[str, int]:

@@ -34,8 +34,9 @@ from tasks.filters import (
 from tasks.idempotency import IdempotentCreateMixin
 from tasks.models import TagNames, Task
 from tasks.permissions import PathUserIsCaller
+from tasks.representation import represent_tasks, task_rows
 from tasks.schema import TaskSchema
-from tasks.serializers import CompatTaskSerializer, TaskSerializer, represent_tasks, task_rows
+from tasks.serializers import CompatTaskSerializer, TaskSerializer
 
 
 class TaskPagination(LimitOffsetPagination):

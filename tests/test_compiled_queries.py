@@ -7,7 +7,8 @@ import pytest
 
 from authbridge.models import User
 from tasks.models import TagNames, Task
-from tasks.serializers import TaskSerializer, task_rows
+from tasks.representation import task_rows
+from tasks.serializers import TaskSerializer
 from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK, task_page
 
 
