@@ -4,8 +4,10 @@ import threading
 from http import HTTPStatus
 
 import pytest
+from django.db.models.functions import Upper
 
 from authbridge.models import User
+from tasks.compiled import CompiledQuery
 from tasks.models import TagNames, Task
 from tasks.representation import task_rows
 from tasks.serializers import TaskSerializer
@@ -114,3 +116,94 @@ def test_tag_names_read_with_a_task_are_forgotten_when_the_task_is_read_again(al
 def test_tag_names_of_a_task_without_tags_are_an_empty_list(alice, alices_tasks):
     [task] = ONE_TASK.instances(owner=user(alice).pk, pk=alices_tasks[0]["id"])
     assert task.tag_names == []
+
+
+def test_compiled_rows_keep_the_order_values_gives_its_fields_and_annotations(alice, alices_tasks):
+    # Since Django 5.2 the columns follow values()'s order, an annotation before a field included.
+    def build(owner):
+        return Task.objects.filter(owner=owner).annotate(shout=Upper("title")).values("shout", "title", "id")
+
+    owner = user(alice).pk
+
+    compiled = CompiledQuery(build).dicts(owner=owner)
+
+    assert compiled == list(build(owner))
+    assert compiled[0]["shout"] == compiled[0]["title"].upper()
+
+
+def test_compiled_instances_leave_deferred_fields_deferred_as_the_orm_does(alice, alices_tasks):
+    def build(owner, pk):
+        return Task.objects.filter(owner=owner, pk=pk).only("title").order_by()
+
+    owner, task_id = user(alice).pk, alices_tasks[2]["id"]
+
+    [found] = CompiledQuery(build).instances(owner=owner, pk=task_id)
+
+    orm = build(owner, task_id).get()
+    assert found.get_deferred_fields() == orm.get_deferred_fields() != set()
+    assert (found.pk, found.title) == (orm.pk, orm.title) == (task_id, "task 2")
+    assert found.description == orm.description  # loaded on first use, like the ORM's
+
+
+def owned(owner):
+    return Task.objects.filter(owner=owner)
+
+
+@pytest.mark.parametrize(
+    "build, refusal",
+    [
+        (lambda owner: owned(owner).select_related("owner"), r"select_related\(\)"),
+        (lambda owner: owned(owner).prefetch_related("tags"), r"prefetch_related\(\)"),
+        (lambda owner: owned(owner).values("title").prefetch_related("tags"), r"prefetch_related\(\)"),
+        (lambda owner: owned(owner).select_for_update(), r"select_for_update\(\)"),
+        (lambda owner: owned(owner).values_list("title"), r"not ValuesListIterable rows"),
+        (lambda owner: owned(owner).values_list("title", flat=True), r"not FlatValuesListIterable rows"),
+        (lambda owner: owned(owner).values_list("title", named=True), r"not NamedValuesListIterable rows"),
+        (lambda owner: owned(owner).dates("created_at", "day"), r"not FlatValuesListIterable rows"),
+        (lambda owner: User(pk=owner).tasks.all(), r"a related manager's queryset"),
+        (lambda owner: list(owned(owner)), r"needs a QuerySet, not list"),
+    ],
+    ids=[
+        "select_related",
+        "prefetch_related",
+        "prefetch_related_on_values",
+        "select_for_update",
+        "values_list",
+        "values_list_flat",
+        "values_list_named",
+        "dates",
+        "related_manager",
+        "not_a_queryset",
+    ],
+)
+def test_a_queryset_it_would_mishandle_is_refused_when_it_is_compiled(db, build, refusal):
+    query = CompiledQuery(build)
+
+    with pytest.raises(TypeError, match=refusal):
+        query.compiled(None, ["owner"])
+    with pytest.raises(TypeError, match=refusal):
+        query.instances(owner=1)
+
+
+def test_a_values_queryset_is_refused_as_instances(db):
+    query = CompiledQuery(lambda owner: owned(owner).values("title"))
+
+    with pytest.raises(TypeError, match=r"instances\(\) needs a queryset of model instances; use dicts\(\)"):
+        query.instances(owner=1)
+    assert query.dicts(owner=1) == []
+
+
+def test_a_model_queryset_is_refused_as_dicts(db):
+    query = CompiledQuery(owned)
+
+    with pytest.raises(TypeError, match=r"dicts\(\) needs a \.values\(\) queryset; use instances\(\)"):
+        query.dicts(owner=1)
+    assert query.instances(owner=1) == []
+
+
+def test_a_value_that_does_not_reach_the_parameters_unchanged_is_refused(db):
+    # Its marker would be baked into the SQL, and every run would use it instead of the request's value.
+    query = CompiledQuery(lambda owner, pk: owned(owner).filter(title=str(pk)))
+
+    with pytest.raises(ValueError, match=r"\['pk'\] not found among the compiled query's parameters"):
+        query.instances(owner=1, pk=2)
