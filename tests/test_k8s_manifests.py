@@ -11,6 +11,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+pytestmark = pytest.mark.live
+
 REPO = Path(__file__).resolve().parent.parent
 K8S = REPO / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.32.0"
@@ -18,6 +20,11 @@ KUBERNETES_VERSION = "1.32.0"
 KUBECTL = REPO / ".venv-k8s" / "bin" / "kubectl"
 CHECKOV = REPO / ".venv-k8s" / "bin" / "checkov"
 OVERLAYS = ["production", "dapr"]
+# Each purge CronJob: its schedule (UTC), its command, and how long a run may take.
+PURGES = {
+    "todo-api-purge-idempotency-keys": ("17 * * * *", ["python", "manage.py", "purge_idempotency_keys"], 600),
+    "todo-api-purge-changes": ("43 3 * * *", ["python", "manage.py", "purge_changes"], 3600),
+}
 
 
 def render(overlay):
@@ -59,6 +66,7 @@ def test_every_object_is_valid_for_the_documented_kubernetes_version(overlay):
         "PodDisruptionBudget",
         "NetworkPolicy",
         "Job",
+        "CronJob",
     }
     assert f"Kubernetes {KUBERNETES_VERSION.rsplit('.', 1)[0]}" in (REPO / "docs" / "deploy.md").read_text()
 
@@ -151,3 +159,40 @@ def test_the_dapr_overlay_adds_the_sidecar_and_leaves_the_app_container_as_it_is
         production["Deployment", "todo-api"]["spec"]["template"]["spec"]["containers"]
     )
     assert "127.0.0.1" in config_map(dapr)["DJANGO_ALLOWED_HOSTS"].split(",")
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("name", PURGES)
+def test_the_purges_are_cronjobs_run_one_at_a_time_as_the_api_runs(overlay, name):
+    rendered = objects(overlay)
+    cronjob = rendered["CronJob", name]["spec"]
+    job = cronjob["jobTemplate"]["spec"]
+    pod = job["template"]["spec"]
+    (purge,) = pod["containers"]
+    api_pod = rendered["Deployment", "todo-api"]["spec"]["template"]["spec"]
+    (api,) = api_pod["containers"]
+    schedule, command, deadline = PURGES[name]
+
+    assert (cronjob["schedule"], cronjob["timeZone"]) == (schedule, "Etc/UTC")
+    assert purge["command"] == command
+    assert cronjob["concurrencyPolicy"] == "Forbid"
+    # Under Forbid, a hung run would hold off the next ones: each is stopped after its deadline.
+    assert job["activeDeadlineSeconds"] == deadline
+    assert (pod["restartPolicy"], job["backoffLimit"]) == ("Never", 2)
+    assert purge["resources"]["limits"] == {"cpu": "1", "memory": "512Mi"}
+    assert set(purge["resources"]["requests"]) == {"cpu", "memory"}
+    # The API's image, settings, Secret files and security context: the same code, as locked down.
+    assert (purge["image"], purge["envFrom"]) == (api["image"], api["envFrom"])
+    assert "env" not in purge  # the pooled DATABASE_URL, as the API; only migrations take the direct one
+    assert purge["securityContext"] == api["securityContext"]
+    assert purge["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"] == api_pod["securityContext"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("todo-api", False)
+    assert purge["volumeMounts"] == api["volumeMounts"]
+    assert pod["volumes"] == api_pod["volumes"]
+    assert "annotations" not in job["template"]["metadata"]  # no Dapr sidecar: a Job would never finish
+    assert job["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "maintenance"
+    maintenance = rendered["NetworkPolicy", "todo-api-maintenance"]["spec"]
+    assert maintenance["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "maintenance"
+    assert (maintenance["policyTypes"], maintenance.get("ingress")) == (["Ingress"], None)
