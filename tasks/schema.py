@@ -1,14 +1,23 @@
-"""OpenAPI for the task routes' HTTP semantics: ETag, If-None-Match, If-Match and Idempotency-Key,
-with the 304, 409, 412 and 422 answers they bring."""
+"""OpenAPI for the task routes: each operation's id, summary and description, and their HTTP
+semantics: ETag, If-None-Match, If-Match and Idempotency-Key, with the 304, 409, 412 and 422 answers
+they bring."""
 
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import Direction, OpenApiExample, OpenApiParameter, OpenApiResponse
+from drf_spectacular.utils import (
+    Direction,
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework.exceptions import APIException
 
 from tasks.conditional import PreconditionFailed
 from tasks.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
+from tasks.serializers import TaskSerializer
 from todo_api.errors import error_body
 from todo_api.schema import ErrorDocumentingAutoSchema, ErrorSerializer, Schema
 
@@ -125,3 +134,97 @@ class TaskSchema(ErrorDocumentingAutoSchema):
             if response is None:
                 responses[status]["description"] = "Not modified: your copy is current (If-None-Match)."
         return responses
+
+
+# The operations of TaskViewSet (/api/v1/tasks).
+task_viewset_schema = extend_schema_view(
+    list=extend_schema(
+        operation_id="listTasks",
+        summary="List your tasks",
+        description="A page of the caller's tasks, newest first unless `ordering` says otherwise. "
+        "`next` and `previous` link the neighbouring pages.",
+    ),
+    create=extend_schema(
+        operation_id="createTask",
+        summary="Create a task",
+        description="Creates a task owned by the caller; `Location` gives its URL.",
+    ),
+    retrieve=extend_schema(
+        operation_id="getTask", summary="Get a task", description="One of the caller's tasks."
+    ),
+    update=extend_schema(
+        operation_id="replaceTask",
+        summary="Replace a task",
+        description="Sends the task as a whole (`title` required). A field left out keeps its current "
+        "value; send `null`, `[]` or `false` to clear one.",
+    ),
+    partial_update=extend_schema(
+        operation_id="updateTask",
+        summary="Update some fields of a task",
+        description="Changes only the fields sent.",
+    ),
+    destroy=extend_schema(
+        operation_id="deleteTask", summary="Delete a task", description="Deletes the task for good."
+    ),
+)
+
+IGNORED_FIELDS_HEADER = OpenApiParameter(
+    "X-Ignored-Fields",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 201],
+    description="Body fields that are not the task's and were ignored, comma-separated and "
+    "percent-encoded (at most 20 names), e.g. `category, dueDate`. Absent when none were.",
+)
+
+# The operations of UserTaskViewSet (/api/{user_id}/tasks).
+user_task_viewset_schema = extend_schema_view(
+    # One Task in responses for both families; only what they accept as a request differs.
+    list=extend_schema(
+        operation_id="compatListTasks",
+        summary="List your tasks (plain array)",
+        description="All of the caller's tasks as a plain array, newest first unless `ordering` says so.",
+        responses=TaskSerializer(many=True),
+    ),
+    create=extend_schema(
+        operation_id="compatCreateTask",
+        summary="Create a task",
+        description="As `POST /api/v1/tasks`, under the caller's user id; body fields a task does not "
+        "have are ignored and named in `X-Ignored-Fields`.",
+        responses={201: TaskSerializer},
+        parameters=[IGNORED_FIELDS_HEADER],
+    ),
+    retrieve=extend_schema(
+        operation_id="compatGetTask",
+        summary="Get a task",
+        description="As `GET /api/v1/tasks/{id}`.",
+        responses=TaskSerializer,
+    ),
+    update=extend_schema(
+        operation_id="compatReplaceTask",
+        summary="Replace a task",
+        description="As `PUT /api/v1/tasks/{id}`; unknown body fields are named in `X-Ignored-Fields`.",
+        responses=TaskSerializer,
+        parameters=[IGNORED_FIELDS_HEADER],
+    ),
+    partial_update=extend_schema(
+        operation_id="compatUpdateTask",
+        summary="Update some fields of a task",
+        description="As `PATCH /api/v1/tasks/{id}`; unknown body fields are named in `X-Ignored-Fields`.",
+        responses=TaskSerializer,
+        parameters=[IGNORED_FIELDS_HEADER],
+    ),
+    destroy=extend_schema(
+        operation_id="compatDeleteTask",
+        summary="Delete a task",
+        description="As `DELETE /api/v1/tasks/{id}`.",
+    ),
+    complete=extend_schema(
+        operation_id="compatToggleTaskCompleted",
+        summary="Toggle a task's completed flag",
+        description="Flips `completed` in one atomic step (two toggles at once leave it as it was) and "
+        "returns the task. Takes no body.",
+        request=None,
+        responses=TaskSerializer,
+    ),
+)

@@ -9,9 +9,10 @@ from django.db.models.functions import Upper
 from authbridge.models import User
 from tasks.compiled import CompiledQuery
 from tasks.models import TagNames, Task
+from tasks.pagination import task_page
 from tasks.representation import task_rows
 from tasks.serializers import TaskSerializer
-from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK, task_page
+from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK
 
 
 def create(client, title, **fields):
