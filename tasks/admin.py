@@ -14,7 +14,15 @@ from rest_framework.exceptions import ValidationError
 from tasks.fields import TagNamesField
 from tasks.models import Tag, Task, overdue_at
 from tasks.representation import sorted_names
-from tasks.serializers import tags_named
+from tasks.services import (
+    tag_delete,
+    tag_rename,
+    tags_delete,
+    task_create,
+    task_delete,
+    task_update,
+    tasks_delete,
+)
 
 
 class OwnerFilter(admin.SimpleListFilter):
@@ -137,14 +145,25 @@ class TaskAdmin(admin.ModelAdmin):
         return ", ".join(sorted_names(tag.name for tag in task.tags.all()))
 
     def save_model(self, request: HttpRequest, obj: Task, form: forms.ModelForm, change: bool) -> None:
-        if "completed" in form.changed_data or (not change and obj.completed):
-            obj.completed_at = timezone.now() if obj.completed else None
-        super().save_model(request, obj, form, change)
+        """Through the write path: the form has set the new values on `obj`, which the admin then
+        logs and redirects with, so the task as written is copied back onto it."""
+        tags = form.cleaned_data["tag_names"]
+        if change:
+            fields = {name: getattr(obj, name) for name in form.changed_data if name != "tag_names"}
+            written = task_update(Task.objects.get(pk=obj.pk), tags=tags, **fields)
+        else:
+            fields = {name: getattr(obj, name) for name in TaskAdminForm.Meta.fields}
+            written = task_create(tags=tags, **fields)
+        vars(obj).update(vars(written))
 
     def save_related(self, request: HttpRequest, form: forms.ModelForm, formsets: Any, change: bool) -> None:
-        super().save_related(request, form, formsets, change)
-        task = form.instance
-        task.tags.set(tags_named(task.owner, form.cleaned_data["tag_names"]))
+        """The tags are written with the task (save_model); a task has no inlines."""
+
+    def delete_model(self, request: HttpRequest, obj: Task) -> None:
+        task_delete(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Task]) -> None:
+        tasks_delete(queryset)
 
 
 @admin.register(Tag)
@@ -173,3 +192,15 @@ class TagAdmin(admin.ModelAdmin):
     @admin.display(description="tasks", ordering="task_count")
     def task_count(self, tag: Tag) -> int:
         return tag.task_count  # type: ignore[attr-defined]  # annotated by get_queryset
+
+    def save_model(self, request: HttpRequest, obj: Tag, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            tag_rename(obj)
+        else:
+            obj.save()  # a new tag is on no task yet
+
+    def delete_model(self, request: HttpRequest, obj: Tag) -> None:
+        tag_delete(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Tag]) -> None:
+        tags_delete(queryset)

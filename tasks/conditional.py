@@ -13,7 +13,8 @@ from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from tasks.models import Task, VersionMismatch
+from tasks.models import Task
+from tasks.services import VersionMismatch, task_delete
 
 if TYPE_CHECKING:  # what the mixins below are mixed into, for the type checker only
     from rest_framework.viewsets import ModelViewSet
@@ -93,7 +94,7 @@ class ConditionalTaskMixin(TaskViewSetBase):
         return {**super().get_serializer_context(), "versions": self.allowed_versions()}
 
     def perform_destroy(self, instance: Task) -> None:
-        instance.delete_if(versions=self.allowed_versions())
+        task_delete(instance, versions=self.allowed_versions())
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         assert self.task is not None  # perform_create has just saved it

@@ -1,29 +1,22 @@
 """A task belongs to exactly one user; every view finds tasks (and tags) through
-`owned_by`.
+`owned_by`. Every write of a task goes through tasks/services.py, which records it as a Change.
 
-Code that already holds a task it was allowed to see (the serializer's UPDATE, the toggle) and code
-that is not about one user (readiness, the admin) uses `Task.objects` directly.
+Code that already holds a task it was allowed to see (the services) and code that is not about one
+user (readiness, the admin) uses `Task.objects` directly.
 """
 
 import functools
 import json
 import operator
-from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any, Self
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.db.models.functions import Lower
-from django.db.models.signals import pre_delete
-from django.dispatch import receiver
 from django.utils import timezone
 
 from authbridge.models import User
-
-
-class VersionMismatch(Exception):
-    """The task's version is none of those the writer allowed (an If-Match that no longer holds)."""
 
 
 class Priority(models.IntegerChoices):
@@ -63,23 +56,6 @@ class Tag(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        renamed = not self._state.adding
-        super().save(*args, **kwargs)
-        if renamed:
-            self.touch_tasks()
-
-    def touch_tasks(self) -> None:
-        """A renamed or deleted tag changes how every task carrying it reads: each gets a new version,
-        and so a new ETag (TaskQuerySet.update bumps it)."""
-        self.tasks.update(updated_at=timezone.now())
-
-
-@receiver(pre_delete, sender=Tag)
-def _tasks_lose_a_tag(sender: type[Tag], instance: Tag, **kwargs: Any) -> None:
-    # Deleted one by one or in bulk (the admin's action): pre_delete is sent for each.
-    instance.touch_tasks()
-
 
 class TagNames(models.Subquery):
     """The names of a task's tags as a list, read in the task's own row rather than by a query of
@@ -112,10 +88,6 @@ class TaskQuerySet(models.QuerySet["Task"]):
         return super().update(**changes)
 
 
-# What Task.write sets on the row: field name to new value, from the task as the write finds it.
-ChangesFor = Callable[["Task"], dict[str, Any]]
-
-
 def overdue_at(now: datetime) -> models.Q:
     """The one rule for "overdue", read by the list filter, the stats and the admin: open, and due
     before `now`."""
@@ -141,6 +113,8 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
 
     objects = TaskQuerySet.as_manager()
+    # The names of its tags, when read with the row (TagNames) or just written (tasks/services.py).
+    tag_names: list[str]
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -155,7 +129,8 @@ class Task(models.Model):
         return self.title
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """A save of an existing task (the admin's) bumps `version` in its own UPDATE."""
+        """A save of an existing task bumps `version` in its own UPDATE, as TaskQuerySet.update does:
+        the services never save a task so, but a shell or a data migration might."""
         if self._state.adding:
             return super().save(*args, **kwargs)
         if kwargs.get("update_fields") is not None:
@@ -169,53 +144,42 @@ class Task(models.Model):
         # Read with the row before: the tags may have changed since (TagNames).
         self.__dict__.pop("tag_names", None)
 
-    def write(self, changes_for: ChangesFor, *, versions: Collection[int] | None = None) -> None:
-        """Writes `changes_for(task)` and a new `updated_at` to the row, only if its version is one of
-        `versions` (any when None), else raises VersionMismatch and writes nothing.
 
-        One compare-and-set UPDATE of the row as it was read: it lands only if no other write came in
-        between, so the instance then is exactly the row and `version` names it, with no query to read
-        it back. A lost race (rare) locks the row, reads it as it now is and writes again. A task
-        deleted meanwhile raises DoesNotExist (a 404): an UPDATE, unlike Model.save(), never
-        re-INSERTs it.
-        """
-        if not self._write_if_unchanged(changes_for, versions):
-            with transaction.atomic():
-                # SQLite runs IMMEDIATE transactions (settings.py): the database is locked instead.
-                self.refresh_from_db(from_queryset=Task.objects.select_for_update())
-                self._write_if_unchanged(changes_for, versions)  # under the lock it cannot miss
+class Change(models.Model):
+    """One committed write of one task, as its owner's change feed (GET /api/v1/changes) reads it and
+    as the event publisher will: who, which task, what happened, in the owner's order.
 
-    def _write_if_unchanged(self, changes_for: ChangesFor, versions: Collection[int] | None) -> bool:
-        if versions is not None and self.version not in versions:
-            raise VersionMismatch()
-        changes = {**changes_for(self), "updated_at": timezone.now(), "version": self.version + 1}
-        if not Task.objects.filter(pk=self.pk, version=self.version).update(**changes):
-            return False
-        for name, value in changes.items():
-            setattr(self, name, value)
-        return True
+    `id` is the position: tasks/services.py numbers a user's changes under a lock on the user's row,
+    held until the write commits, so a user's changes commit in the order of their ids and a cursor
+    never passes one that may still commit below it. The task's state is read at poll time (a task is
+    not a foreign key: its changes outlive it). Deleting the user deletes their feed.
+    """
 
-    def delete_if(self, *, versions: Collection[int] | None = None) -> tuple[int, dict[str, int]]:
-        """Deletes the task if its version is one of `versions` (any when None), else raises
-        VersionMismatch; the check and the delete hold the row's lock."""
-        if versions is None:
-            return self.delete()
-        with transaction.atomic():
-            self.refresh_from_db(from_queryset=Task.objects.select_for_update())
-            if self.version not in versions:
-                raise VersionMismatch()
-            return self.delete()
+    class Action(models.TextChoices):
+        CREATED = "created"
+        UPDATED = "updated"
+        COMPLETED = "completed"  # the write that turned `completed` true
+        DELETED = "deleted"
+        # Left by purge_changes where it removed older records: a cursor before it has lost changes.
+        PURGED = "purged"
 
-    def toggle_completed(self, *, versions: Collection[int] | None = None) -> None:
-        """Flips `completed` of the row as it is, so concurrent toggles lose no update; `completed_at`
-        follows from the row's own old value, not from what this request read."""
-        self.write(
-            lambda task: {
-                "completed": not task.completed,
-                "completed_at": None if task.completed else timezone.now(),
-            },
-            versions=versions,
-        )
+    id = models.BigAutoField(primary_key=True)
+    # The (owner, id) index serves the feed; no index of the owner's own.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    task_id = models.BigIntegerField()
+    action = models.CharField(max_length=16, choices=Action)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "id"], name="change_owner_position_idx"),
+            models.Index(fields=["recorded_at"], name="change_recorded_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} task {self.task_id}"
 
 
 class IdempotencyKey(models.Model):

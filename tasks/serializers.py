@@ -4,16 +4,13 @@ tasks/fields.py, and the task it reads back (tasks/representation.py); the shape
 import difflib
 import re
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from django.db import transaction
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from authbridge.models import User
+from tasks import services
 from tasks.fields import (
     DATETIME_HINT,
     DESCRIPTION_MAX_LENGTH,
@@ -24,22 +21,8 @@ from tasks.fields import (
     StrictCharField,
     TagNamesField,
 )
-from tasks.models import Tag, Task
+from tasks.models import Task
 from tasks.representation import TASK_COLUMNS, TASK_FIELDS, represent_task
-
-
-def tags_named(owner: User, names: list[str]) -> list[Tag]:
-    """The owner's tags with these names, created where missing. Two requests creating the same new
-    tag at once both get it: the loser's INSERT is skipped (ON CONFLICT DO NOTHING) on the case-
-    insensitive unique constraint, and the SELECT after it sees the winner's committed row."""
-    if not names:
-        return []
-    # Inserted in one order whatever the client's, so two requests adding [a, b] and [b, a] never
-    # wait on each other's uncommitted rows in a deadlock.
-    in_order = sorted(names, key=str.lower)
-    Tag.objects.bulk_create([Tag(owner=owner, name=name) for name in in_order], ignore_conflicts=True)
-    return list(Tag.objects.owned_by(owner).named(*names))
-
 
 READ_ONLY_FIELDS = ["id", "completed_at", "created_at", "updated_at"]
 # Names other todo apps give these fields, for the "did you mean" of an unknown field.
@@ -127,8 +110,6 @@ class TaskSerializer(serializers.ModelSerializer):
         read_only_fields = READ_ONLY_FIELDS
 
     ignored_fields: Sequence[str] = ()
-    # The tag names this serializer has just written, so that representing its task needs no query.
-    written_tag_names: list[str] | None = None
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if isinstance(data, dict):
@@ -143,53 +124,17 @@ class TaskSerializer(serializers.ModelSerializer):
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}
-        # The names just written, or those read with the task (TagNames), or else a query.
-        tag_names = self.written_tag_names
-        if tag_names is None:
-            tag_names = getattr(instance, "tag_names", None)
+        # The names read with the task (TagNames) or just written (tasks/services.py), or else a query.
+        tag_names = getattr(instance, "tag_names", None)
         if tag_names is None:
             tag_names = [tag.name for tag in instance.tags.all()]
         return represent_task(values, tag_names)
 
     def create(self, validated_data: dict[str, Any]) -> Task:
-        tag_names = validated_data.pop("tags", [])
-        if validated_data.get("completed"):
-            validated_data["completed_at"] = timezone.now()
-        with together_if(bool(tag_names)):
-            task = Task.objects.create(**validated_data)
-            tags = tags_named(task.owner, tag_names)
-            if tags:  # a new task has no tags to clear: set([]) would still query for them
-                task.tags.set(tags)
-        self.written_tag_names = [tag.name for tag in tags]
-        return task
+        return services.task_create(**validated_data)
 
     def update(self, instance: Task, validated_data: dict[str, Any]) -> Task:
-        """Task.write: an UPDATE, never Model.save() (which would INSERT the task again when a
-        concurrent DELETE removed it after it was read), only of a version If-Match allows. The tags
-        change in the same transaction as that version, so the task's ETag covers them too."""
-        tag_names = validated_data.pop("tags", None)
-
-        def changes_for(task: Task) -> dict[str, Any]:
-            # Decided by the row as the write finds it, not by what this request read earlier.
-            changes = dict(validated_data)
-            if "completed" in changes and changes["completed"] != task.completed:
-                changes["completed_at"] = timezone.now() if changes["completed"] else None
-            return changes
-
-        with together_if(tag_names is not None):
-            instance.write(changes_for, versions=self.context.get("versions"))
-            if tag_names is not None:
-                tags = tags_named(instance.owner, tag_names)
-                instance.tags.set(tags)
-                self.written_tag_names = [tag.name for tag in tags]
-        return instance
-
-
-def together_if(writes_tags: bool) -> AbstractContextManager[Any]:
-    """A transaction when a write changes a task's tags too, so the task and its tags commit together.
-    A task written alone is one INSERT or UPDATE, atomic by itself: a transaction around it would
-    only add BEGIN and COMMIT, two more round trips to the database."""
-    return transaction.atomic() if writes_tags else nullcontext()
+        return services.task_update(instance, versions=self.context.get("versions"), **validated_data)
 
 
 class CompatTaskSerializer(TaskSerializer):

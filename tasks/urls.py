@@ -1,6 +1,7 @@
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
+from tasks.changes import ChangeFeedView
 from tasks.summaries import StatsView, TagListView, UserStatsView
 from tasks.views import TaskViewSet, UserTaskViewSet
 
@@ -22,6 +23,7 @@ user_router.register(r"(?P<user_id>[^/]+)/tasks", UserTaskViewSet, basename="use
 v1_urls = [
     re_path(r"^tags/?$", TagListView.as_view(), name="tags"),
     re_path(r"^stats/?$", StatsView.as_view(), name="stats"),
+    re_path(r"^changes/?$", ChangeFeedView.as_view(), name="changes"),
     *v1_router.urls,
 ]
 user_urls = [

@@ -33,6 +33,7 @@ from tasks.pagination import TaskPagination, task_page
 from tasks.permissions import PathUserIsCaller
 from tasks.representation import represent_tasks, task_rows
 from tasks.schema import TaskSchema, task_viewset_schema, user_task_viewset_schema
+from tasks.services import task_toggle
 from tasks.serializers import CompatTaskSerializer, TaskSerializer
 
 DEFAULT_ORDERING = ["-created_at", "-id"]
@@ -161,5 +162,5 @@ class UserTaskViewSet(TaskViewSet):
     def complete(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Toggles `completed` and returns the task."""
         task = self.get_object()
-        task.toggle_completed(versions=self.allowed_versions())
+        task_toggle(task, versions=self.allowed_versions())
         return Response(self.get_serializer(task).data, status=status.HTTP_200_OK)

@@ -4,6 +4,7 @@ from http import HTTPStatus
 
 import pytest
 
+from tasks import services
 from tasks.models import Tag, Task
 
 PRECONDITION_FAILED = {
@@ -247,12 +248,12 @@ def test_the_toggle_with_if_match_flips_completed_once(alice):
 
 
 def test_a_write_that_lost_a_race_writes_the_row_as_it_now_is(alice):
-    """Task.write's second path: the row changed between the read and the write."""
+    """services.write's second path: the row changed between the read and the write."""
     task_id = create(alice).json()["id"]
     stale = Task.objects.get(pk=task_id)
     Task.objects.filter(pk=task_id).update(description="written meanwhile")
 
-    stale.write(lambda task: {"title": "Mine"})
+    services.task_update(stale, title="Mine")
 
     row = Task.objects.get(pk=task_id)
     assert (row.title, row.description, row.version) == ("Mine", "written meanwhile", 3)
@@ -262,9 +263,9 @@ def test_a_write_that_lost_a_race_writes_the_row_as_it_now_is(alice):
 def test_a_toggle_that_lost_a_race_toggles_the_row_as_it_now_is(alice):
     task_id = create(alice).json()["id"]
     stale = Task.objects.get(pk=task_id)
-    Task.objects.get(pk=task_id).toggle_completed()
+    services.task_toggle(Task.objects.get(pk=task_id))
 
-    stale.toggle_completed()
+    services.task_toggle(stale)
 
     assert Task.objects.get(pk=task_id).completed is False
 
@@ -352,7 +353,7 @@ def test_a_tag_renamed_by_an_admin_changes_the_etag_of_its_tasks(alice, detail):
 
     tag = Tag.objects.get(name="Errands")
     tag.name = "Chores"
-    tag.save()
+    services.tag_rename(tag)  # as the admin does
 
     assert alice.get(path).json()["tags"] == ["Chores"]
     assert etag_of(alice, path) != before
@@ -366,7 +367,7 @@ def test_a_tag_deleted_by_an_admin_changes_the_etag_of_its_tasks(alice, detail):
     path = detail(alice, task_id)
     before = etag_of(alice, path)
 
-    Tag.objects.filter(name="Errands").delete()
+    services.tags_delete(Tag.objects.filter(name="Errands"))  # as the admin's bulk action does
 
     assert alice.get(path).json()["tags"] == []
     assert etag_of(alice, path) != before

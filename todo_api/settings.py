@@ -183,6 +183,9 @@ CORS_ALLOW_HEADERS = [*default_cors_headers, "idempotency-key", "if-match", "if-
 # How long a create sent with an Idempotency-Key is remembered, and replayed to a retry with that key.
 IDEMPOTENCY_KEY_TTL_HOURS = env_number("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=24)
 
+# How long the change feed keeps a change: a client's cursor older than that may have lost some (410).
+CHANGES_RETENTION_DAYS = env_number("CHANGES_RETENTION_DAYS", 30, minimum=1)
+
 # Better Auth: where its signing keys are published and what its tokens must say.
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")
 _better_auth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(BETTER_AUTH_URL)) if BETTER_AUTH_URL else None

@@ -1,0 +1,214 @@
+"""The one write path of tasks: every write of a task, and of the tags that change how tasks read.
+
+Each function is one transaction that writes the rows, checks the If-Match versions, sets
+`completed_at`, bumps `version` and records a Change for every task it touched, so a write that
+commits has its change and one that rolls back has none. The API's views, the admin and management
+commands call these; serializers only validate and represent.
+"""
+
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from authbridge.models import User
+from tasks.models import Change, Tag, Task
+
+# The versions of a task a write may change (an If-Match's), or None for any.
+Versions = Collection[int] | None
+# What a write sets on the row, decided from the row as the write finds it.
+ChangesFor = Callable[[Task], dict[str, Any]]
+# Rows per INSERT of changes: SQLite allows 32,766 parameters in a statement, PostgreSQL 65,535.
+CHANGES_PER_STATEMENT = 500
+
+
+class VersionMismatch(Exception):
+    """The task's version is none of those the writer allowed (an If-Match that no longer holds)."""
+
+
+def completion(was_completed: bool, completed: bool | None) -> dict[str, Any]:
+    """`completed` and the `completed_at` that follows it, when the write changes `completed`:
+    set when it becomes true, cleared when it becomes false, untouched otherwise."""
+    if completed is None or completed == was_completed:
+        return {}
+    return {"completed": completed, "completed_at": timezone.now() if completed else None}
+
+
+def action_of(written: dict[str, Any]) -> Change.Action:
+    # `completed` is among what was written only when it changed (completion()).
+    return Change.Action.COMPLETED if written.get("completed") is True else Change.Action.UPDATED
+
+
+@transaction.atomic
+def task_create(*, owner: User, tags: Sequence[str] = (), **fields: Any) -> Task:
+    completed = fields.pop("completed", None)
+    task = Task.objects.create(owner=owner, **fields, **completion(False, completed))
+    task.tag_names = write_tags(task, tags, new=True)
+    record_changes([(task.owner_id, task.pk, Change.Action.CREATED)])
+    return task
+
+
+@transaction.atomic
+def task_update(
+    task: Task, *, versions: Versions = None, tags: Sequence[str] | None = None, **fields: Any
+) -> Task:
+    """Writes `fields` (and the tags, when given) to `task`, only at a version `versions` allows.
+
+    A write the admin makes may give the task another owner: the first owner's feed then loses it
+    and the new owner's gains it."""
+    completed = fields.pop("completed", None)
+    previous_owner = task.owner_id
+    written = write(task, lambda row: {**fields, **completion(row.completed, completed)}, versions)
+    if tags is not None:
+        task.tag_names = write_tags(task, tags)
+    if task.owner_id != previous_owner:
+        record_changes(
+            [
+                (previous_owner, task.pk, Change.Action.DELETED),
+                (task.owner_id, task.pk, Change.Action.CREATED),
+            ]
+        )
+    else:
+        record_changes([(task.owner_id, task.pk, action_of(written))])
+    return task
+
+
+@transaction.atomic
+def task_toggle(task: Task, *, versions: Versions = None) -> Task:
+    """Flips `completed` of the row as it is, so concurrent toggles lose no update; `completed_at`
+    follows from the row's own old value, not from what this request read."""
+    written = write(task, lambda row: completion(row.completed, not row.completed), versions)
+    record_changes([(task.owner_id, task.pk, action_of(written))])
+    return task
+
+
+@transaction.atomic
+def task_delete(task: Task, *, versions: Versions = None) -> None:
+    """Deletes the task if its version is one of `versions`: the check and the delete hold the
+    row's lock. A task someone else deleted first is deleted once, and recorded once."""
+    if versions is not None:
+        task.refresh_from_db(from_queryset=Task.objects.select_for_update())
+        if task.version not in versions:
+            raise VersionMismatch()
+    deleted, _ = Task.objects.filter(pk=task.pk).delete()
+    if deleted:
+        record_changes([(task.owner_id, task.pk, Change.Action.DELETED)])
+
+
+@transaction.atomic
+def tasks_delete(tasks: Iterable[Task]) -> None:
+    for task in tasks:
+        task_delete(task)
+
+
+@transaction.atomic
+def tag_rename(tag: Tag) -> None:
+    """Saves a tag under its new name. Every task carrying it now reads differently: each gets a new
+    version (and so a new ETag) and a change."""
+    tag.save()
+    touch_tasks(tag.owner_id, tag.tasks.values_list("pk", flat=True))
+
+
+@transaction.atomic
+def tag_delete(tag: Tag) -> None:
+    """Deletes a tag, which takes it off its tasks: each gets a new version and a change."""
+    task_ids = list(tag.tasks.values_list("pk", flat=True))
+    tag.delete()
+    touch_tasks(tag.owner_id, task_ids)
+
+
+@transaction.atomic
+def tags_delete(tags: Iterable[Tag]) -> None:
+    for tag in tags:
+        tag_delete(tag)
+
+
+def write(task: Task, changes_for: ChangesFor, versions: Versions) -> dict[str, Any]:
+    """Writes `changes_for(task)` and a new `updated_at` to the row, only if its version is one of
+    `versions` (any when None), else raises VersionMismatch and writes nothing; returns what it wrote.
+
+    One compare-and-set UPDATE of the row as it was read: it lands only if no other write came in
+    between, so the instance then is exactly the row and `version` names it, with no query to read
+    it back. A lost race (rare) locks the row, reads it as it now is and writes again. A task
+    deleted meanwhile raises DoesNotExist (a 404): an UPDATE, unlike Model.save(), never re-INSERTs
+    it. Called inside the caller's transaction.
+    """
+    written = write_if_unchanged(task, changes_for, versions)
+    if written is None:
+        # SQLite runs IMMEDIATE transactions (settings.py): the database is locked instead.
+        task.refresh_from_db(from_queryset=Task.objects.select_for_update())
+        written = write_if_unchanged(task, changes_for, versions)
+        assert written is not None, "under the row's lock the write cannot miss"
+    return written
+
+
+def write_if_unchanged(task: Task, changes_for: ChangesFor, versions: Versions) -> dict[str, Any] | None:
+    if versions is not None and task.version not in versions:
+        raise VersionMismatch()
+    changes = {**changes_for(task), "updated_at": timezone.now(), "version": task.version + 1}
+    if not Task.objects.filter(pk=task.pk, version=task.version).update(**changes):
+        return None
+    for name, value in changes.items():
+        setattr(task, name, value)
+    return changes
+
+
+def write_tags(task: Task, names: Sequence[str], *, new: bool = False) -> list[str]:
+    """Gives the task exactly the tags with these names, created where missing; returns their names
+    as stored (each tag keeps its first spelling)."""
+    tags = tags_named(task.owner_id, names)
+    if tags or not new:  # a new task has no tags to clear: set([]) would still query for them
+        task.tags.set(tags)
+    return [tag.name for tag in tags]
+
+
+def tags_named(owner_id: int, names: Sequence[str]) -> list[Tag]:
+    """The owner's tags with these names, created where missing. Two requests creating the same new
+    tag at once both get it: the loser's INSERT is skipped (ON CONFLICT DO NOTHING) on the case-
+    insensitive unique constraint, and the SELECT after it sees the winner's committed row."""
+    if not names:
+        return []
+    # Inserted in one order whatever the client's, so two requests adding [a, b] and [b, a] never
+    # wait on each other's uncommitted rows in a deadlock.
+    in_order = sorted(names, key=str.lower)
+    Tag.objects.bulk_create([Tag(owner_id=owner_id, name=name) for name in in_order], ignore_conflicts=True)
+    return list(Tag.objects.filter(owner_id=owner_id).named(*names))
+
+
+def touch_tasks(owner_id: int, task_ids: Iterable[int]) -> None:
+    """A new version and a change for each of these tasks of one owner, whose reading changed."""
+    task_ids = sorted(task_ids)
+    if task_ids:
+        Task.objects.filter(pk__in=task_ids).update(updated_at=timezone.now())  # and `version`
+        record_changes([(owner_id, task_id, Change.Action.UPDATED) for task_id in task_ids])
+
+
+def record_changes(changes: Sequence[tuple[int, int, Change.Action]]) -> None:
+    """Records (owner id, task id, action) changes in the caller's transaction, in one INSERT per
+    CHANGES_PER_STATEMENT of them.
+
+    The INSERT first locks the owners' rows (on PostgreSQL; SQLite lets one writer in at a time), so
+    a user's changes are numbered and committed one transaction at a time: every change of a user
+    that is still to commit gets a higher id than every one already committed, and a feed cursor at
+    the highest id it has seen never skips one. Callers record last, so the lock is held only for the
+    COMMIT, and every transaction takes it after all its other locks (no deadlock with task rows).
+    """
+    lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""
+    recorded_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    for start in range(0, len(changes), CHANGES_PER_STATEMENT):
+        batch = changes[start : start + CHANGES_PER_STATEMENT]
+        owners = sorted({owner_id for owner_id, _, _ in batch})
+        owner_list = ", ".join(["%s"] * len(owners))
+        rows = ", ".join(["(CAST(%s AS bigint), CAST(%s AS bigint), %s)"] * len(batch))
+        # Only placeholders and the models' own table names are put into the text.
+        sql = (
+            f"WITH owner AS (SELECT id FROM {User._meta.db_table} "  # noqa: S608
+            f"WHERE id IN ({owner_list}) ORDER BY id {lock}) "
+            f"INSERT INTO {Change._meta.db_table} (owner_id, task_id, action, recorded_at) "
+            "SELECT change.column1, change.column2, change.column3, %s "
+            f"FROM (VALUES {rows}) AS change JOIN owner ON owner.id = change.column1"
+        )
+        params = [*owners, recorded_at, *(value for change in batch for value in change)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
