@@ -18,6 +18,7 @@ from django.db import transaction
 from django.db.models import Max
 from django.http import HttpResponseBase, HttpResponseNotModified
 from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -28,14 +29,22 @@ from authbridge.models import User
 from tasks.compiled import CompiledQuery
 from tasks.conditional import none_match, page_etag
 from tasks.models import Change, Task
-from tasks.views import TaskPagination  # TEMP
+from tasks.pagination import integer_parameter
 from tasks.representation import represent_tasks, task_rows
+from tasks.schema import IF_NONE_MATCH, header
+from tasks.serializers import ChangePageSerializer
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 # A signed cursor is about 60 characters; anything much longer is not one, and is not checked.
 MAX_CURSOR_LENGTH = 200
 SIGNER = signing.Signer(salt="tasks.changes.cursor", sep=".")
+FEED_ETAG = header(
+    "ETag",
+    "A weak entity tag of this page: send it back in If-None-Match to get a 304 while nothing changed.",
+    'W/"5f2b7c0e9a1d4e3f8b6a2c1d0e9f8a7b"',
+    response=[200, 304],
+)
 
 
 class InvalidCursor(APIException):
@@ -165,9 +174,38 @@ def retention_cutoff(now: datetime | None = None) -> datetime:
 
 
 class ChangeFeedView(APIView):
+    @extend_schema(
+        operation_id="listChanges",
+        summary="Sync: what changed since your cursor",
+        description="Without `cursor`, starts a sync: an `upsert` of every task you have, by id, in pages "
+        "(`has_more` is true until the last). With the `cursor` of the last page: what changed since, "
+        "oldest first, each task once with its current state (`upsert`) or its removal (`delete`). "
+        "Applying the changes in order gives exactly your tasks. Nothing new: no changes, the same "
+        "cursor, and with `If-None-Match` a `304`. A `410` means start again without a cursor.",
+        parameters=[
+            OpenApiParameter(
+                "cursor",
+                {"type": "string", "maxLength": MAX_CURSOR_LENGTH},
+                OpenApiParameter.QUERY,
+                description="The `cursor` of the page you applied last; leave it out to start a sync.",
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+                OpenApiParameter.QUERY,
+                description="How many changes a page holds at most.",
+            ),
+            IF_NONE_MATCH,
+            FEED_ETAG,
+        ],
+        responses={
+            200: ChangePageSerializer,
+            304: OpenApiResponse(description="Not modified: nothing changed since the page with this ETag."),
+        },
+    )
     def get(self, request: Request) -> Response:
         owner = caller(request)
-        limit = TaskPagination._integer_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        limit = integer_parameter(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         text = request.query_params.get("cursor")
         cursor = start(owner) if text is None else Cursor.decode(text, owner)
         page = read_page(owner, cursor, limit)

@@ -12,11 +12,23 @@ from rest_framework.views import APIView
 from tasks.models import Task
 
 
+def integer_parameter(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
+    """A query parameter that must be an integer in a range, else a 400 naming it: a client whose
+    page size silently became the default would never learn of its bug."""
+    value = request.query_params.get(name)
+    if value is None:
+        return default
+    # Digits first, and no more than the maximum has: int() refuses over 4,300 of them.
+    fits = value.isascii() and value.isdigit() and len(value.lstrip("0")) <= len(str(maximum))
+    if not (fits and minimum <= int(value) <= maximum):
+        raise ValidationError({name: [f"Must be an integer from {minimum} to {maximum}."]})
+    return int(value)
+
+
 class TaskPagination(LimitOffsetPagination):
     """Limit/offset pages whose total arrives with the rows: one query (COUNT(*) OVER ()), not two.
 
-    `limit` and `offset` outside their documented ranges are a 400 naming the parameter: a client
-    whose page size silently became the default would never learn of its bug.
+    `limit` and `offset` outside their documented ranges are a 400 naming the parameter.
     """
 
     default_limit = 20
@@ -24,21 +36,10 @@ class TaskPagination(LimitOffsetPagination):
     max_offset = 2**31 - 1  # past any real list, and an int32 in every generated client
 
     def get_limit(self, request: Request) -> int:
-        return self._integer_param(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+        return integer_parameter(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
 
     def get_offset(self, request: Request) -> int:
-        return self._integer_param(request, self.offset_query_param, 0, 0, self.max_offset)
-
-    @staticmethod
-    def _integer_param(request: Request, name: str, default: int, minimum: int, maximum: int) -> int:
-        value = request.query_params.get(name)
-        if value is None:
-            return default
-        # Digits first, and no more than the maximum has: int() refuses over 4,300 of them.
-        fits = value.isascii() and value.isdigit() and len(value.lstrip("0")) <= len(str(maximum))
-        if not (fits and minimum <= int(value) <= maximum):
-            raise ValidationError({name: [f"Must be an integer from {minimum} to {maximum}."]})
-        return int(value)
+        return integer_parameter(request, self.offset_query_param, 0, 0, self.max_offset)
 
     # Narrower than DRF's: the list hands over a `.values()` queryset, and the total is annotated on it.
     def paginate_queryset(  # type: ignore[override]

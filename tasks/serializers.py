@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
@@ -186,3 +186,60 @@ class UserStatsSerializer(serializers.Serializer):
     total = serializers.IntegerField()
     pending = serializers.IntegerField(help_text="Tasks not completed.")
     completed = serializers.IntegerField()
+
+
+class UpsertChangeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["upsert"], help_text="Put this task in your copy.")
+    id = serializers.IntegerField(help_text="The task's `id`.")
+    task = TaskSerializer(help_text="The task as it is now, as `GET /api/v1/tasks/{id}` returns it.")
+
+
+class DeleteChangeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["delete"], help_text="Remove this task from your copy.")
+    id = serializers.IntegerField(help_text="The task's `id`.")
+
+
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Changes since your cursor",
+            value={
+                "changes": [
+                    {
+                        "kind": "upsert",
+                        "id": 42,
+                        "task": {
+                            "id": 42,
+                            "title": "Renew passport",
+                            "description": "Photos first",
+                            "completed": True,
+                            "completed_at": "2026-12-02T08:15:00Z",
+                            "priority": "high",
+                            "due_at": "2026-12-01T17:00:00Z",
+                            "tags": ["Errands", "Paperwork"],
+                            "created_at": "2026-11-27T09:30:00Z",
+                            "updated_at": "2026-12-02T08:15:00Z",
+                        },
+                    },
+                    {"kind": "delete", "id": 17},
+                ],
+                "cursor": "WzcsMTAzLG51bGxd.Xq3ZJ6m1pQ0m0JZ8Lr5f3n9w2yQk1u4dVbT6sH7aE0c",
+                "has_more": False,
+            },
+        )
+    ]
+)
+class ChangePageSerializer(serializers.Serializer):
+    changes = PolymorphicProxySerializer(
+        component_name="Change",
+        serializers={"upsert": UpsertChangeSerializer, "delete": DeleteChangeSerializer},
+        resource_type_field_name="kind",
+        many=True,
+        help_text="Oldest first; apply them in order. Each task appears at most once per page. Ignore a "
+        "`kind` you do not know: later versions add kinds (e.g. `reminder`).",
+    )
+    cursor = serializers.CharField(
+        help_text="Send it back as `cursor` for what changes next. Opaque; with nothing new it is the "
+        "cursor you sent."
+    )
+    has_more = serializers.BooleanField(help_text="More changes wait: ask again now with `cursor`.")

@@ -96,8 +96,12 @@ def test_the_later_started_write_commits_first_and_the_earlier_ones_change_still
 
 def test_a_write_numbered_but_not_committed_holds_back_the_next_one_and_the_poll(alice, two_tasks):
     (first_id, second_id), cursor = two_tasks
-    first = Transaction(lambda: services.task_update(Task.objects.get(pk=first_id), title="A, numbered first"))
-    second = Transaction(lambda: services.task_update(Task.objects.get(pk=second_id), title="B, numbered next"))
+    first = Transaction(
+        lambda: services.task_update(Task.objects.get(pk=first_id), title="A, numbered first")
+    )
+    second = Transaction(
+        lambda: services.task_update(Task.objects.get(pk=second_id), title="B, numbered next")
+    )
     first.start()
     first.after_step(0)  # its change has its id and the owner's lock; not committed
     second.start()

@@ -18,6 +18,7 @@ ENDPOINTS = {
     "/api/v1/me": {"get"},
     "/api/v1/tags": {"get"},
     "/api/v1/stats": {"get"},
+    "/api/v1/changes": {"get"},
     "/api/{user_id}/stats": {"get"},
     "/api/{user_id}/tasks": {"get", "post"},
     "/api/{user_id}/tasks/{id}": {"get", "put", "patch", "delete"},
@@ -102,8 +103,10 @@ def test_the_probes_need_no_token(schema, path):
 def expected_errors(method, path):
     """The error statuses an operation can answer: what it reads decides."""
     statuses = {"401", "403", "414", "429", "431", "503"}  # any request can be too long for the server
-    if method == "get" and (path.endswith("/tasks") or path == "/api/v1/stats"):
+    if method == "get" and (path.endswith("/tasks") or path in ("/api/v1/stats", "/api/v1/changes")):
         statuses.add("400")  # its query parameters
+    if path == "/api/v1/changes":
+        statuses.add("410")  # a cursor from before changes the retention removed
     if method in ("post", "put", "patch") and not path.endswith("/complete"):
         statuses |= {"400", "411", "413", "415"}
     if "{id}" in path:

@@ -1,12 +1,15 @@
 """The error examples in the OpenAPI schema are the bodies the API really sends."""
 
 import time
+from datetime import timedelta
 from http import HTTPStatus
 
 import pytest
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from authbridge.models import User
+from tasks.changes import purge_before
 from tests.conftest import client_with
 from todo_api.schema import ERRORS
 
@@ -42,9 +45,20 @@ def provoke(name, alice, bob, task, token_for):
         return alice.generic("POST", "/api/v1/tasks", "x" * 70000, content_type="application/json")
     if name == "unsupported_media_type":
         return alice.generic("POST", "/api/v1/tasks", "title=x", content_type="text/plain")
+    if name == "invalid_cursor":
+        return alice.get("/api/v1/changes?cursor=forged")
+    if name == "cursor_expired":
+        return expired_cursor_poll(alice)
     if name == "host_not_allowed":
         return client_with().get("/healthz", HTTP_HOST="evil.example")
     raise AssertionError(f"no request provokes {name}")
+
+
+def expired_cursor_poll(client):
+    cursor = client.get("/api/v1/changes").json()["cursor"]
+    client.post("/api/v1/tasks", {"title": "Long ago"}, format="json")
+    purge_before(timezone.now() + timedelta(seconds=1))
+    return client.get("/api/v1/changes", {"cursor": cursor})
 
 
 # The rest need an outage or a chunked upload, which tests/test_database_outage.py,
@@ -61,6 +75,8 @@ PROVOKED = [
     "payload_too_large",
     "unsupported_media_type",
     "host_not_allowed",
+    "invalid_cursor",
+    "cursor_expired",
 ]
 
 

@@ -28,6 +28,7 @@ PATH_TAGS = [
     ("/api/{user_id}/", "Compatibility (Next.js todo spec)"),
     ("/api/v1/tags", "Tags"),
     ("/api/v1/me", "Account"),
+    ("/api/v1/changes", "Sync"),
     ("/api/v1/", "Tasks"),
     ("/healthz", "Health"),
     ("/readyz", "Health"),
@@ -145,6 +146,24 @@ ERRORS = [
         message="The request has invalid fields.",
         description="A query parameter has a value the server does not accept.",
         fields={"completed": ["Must be true or false."]},
+    ),
+    ErrorCase(
+        "invalid_cursor",
+        "query:cursor",
+        400,
+        "invalid_cursor",
+        message="This cursor is not one this feed gave you. Start again without one.",
+        description="The cursor is malformed, altered, or another user's.",
+    ),
+    ErrorCase(
+        "cursor_expired",
+        "query:cursor",
+        410,
+        "cursor_expired",
+        message="Changes after this cursor are past the retention and were removed. "
+        "Start again without a cursor.",
+        description="Changes after the cursor were removed (`CHANGES_RETENTION_DAYS`): sync again from "
+        "the start, without a cursor.",
     ),
     ErrorCase(
         "not_authenticated",

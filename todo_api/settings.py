@@ -267,6 +267,11 @@ SPECTACULAR_SETTINGS = {
             "description": "The caller's tasks: `/api/v1/tasks`, paginated, filtered and ordered.",
         },
         {"name": "Tags", "description": "The tags on the caller's tasks."},
+        {
+            "name": "Sync",
+            "description": "What changed in the caller's tasks since a cursor: keep a local copy current "
+            '(docs/frontend.md, "Sync").',
+        },
         {"name": "Account", "description": "The signed-in caller, as Better Auth describes them."},
         {
             "name": "Compatibility (Next.js todo spec)",
