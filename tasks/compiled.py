@@ -38,7 +38,6 @@ MAX_VARIANTS = 256
 
 
 class Compiled(NamedTuple):
-    kind: str  # "dicts" for a .values() queryset, "instances" for a model one
     compiler: SQLCompiler
     sql: str
     slots: list[str | None]  # for each parameter, the name of the value that goes there, if any
@@ -56,14 +55,24 @@ class CompiledQuery:
     def __init__(self, build: Callable[..., QuerySet[Any, Any]]) -> None:
         self.build = build
         self.local = threading.local()
+        # What build's querysets give, "dicts" (.values()) or "instances", once one is compiled.
+        self.kind: str | None = None
 
     def rows(self, variant: Hashable = None, **values: int) -> tuple[SQLCompiler, list[Any]]:
         """The compiler (for the column names) and the rows, converted as the ORM converts them."""
-        return self.run(self.compiled(variant, sorted(values)), values)
+        compiler, sql, slots, params, converters = self.compiled(variant, sorted(values))
+        bound = [
+            values[slot] if slot is not None else param for slot, param in zip(slots, params, strict=True)
+        ]
+        with compiler.connection.cursor() as cursor:
+            cursor.execute(sql, bound)
+            fetched = cursor.fetchall()
+        return compiler, list(compiler.apply_converters(fetched, converters)) if converters else fetched
 
     def dicts(self, variant: Hashable = None, **values: int) -> list[dict[str, Any]]:
         """Rows as `.values()` gives them: the queryset must be a `.values()` one."""
-        compiler, rows = self.run(self.compiled(variant, sorted(values), "dicts"), values)
+        compiler, rows = self.rows(variant, **values)
+        self.expect("dicts")
         query = compiler.query
         if query.selected:
             names = list(query.selected)
@@ -73,7 +82,8 @@ class CompiledQuery:
 
     def instances(self, variant: Hashable = None, **values: int) -> list[Any]:
         """Model instances with their annotations, as iterating the queryset gives them."""
-        compiler, rows = self.run(self.compiled(variant, sorted(values), "instances"), values)
+        compiler, rows = self.rows(variant, **values)
+        self.expect("instances")
         model = compiler.query.model
         assert model is not None and compiler.klass_info is not None
         fields = compiler.klass_info["select_fields"]
@@ -86,36 +96,27 @@ class CompiledQuery:
             found.append(instance)
         return found
 
-    @staticmethod
-    def run(compiled: Compiled, values: dict[str, int]) -> tuple[SQLCompiler, list[Any]]:
-        _, compiler, sql, slots, params, converters = compiled
-        bound = [
-            values[slot] if slot is not None else param for slot, param in zip(slots, params, strict=True)
-        ]
-        with compiler.connection.cursor() as cursor:
-            cursor.execute(sql, bound)
-            fetched = cursor.fetchall()
-        return compiler, list(compiler.apply_converters(fetched, converters)) if converters else fetched
+    def expect(self, kind: str) -> None:
+        if kind != self.kind:
+            wanted = "a .values() queryset" if kind == "dicts" else "a queryset of model instances"
+            raise TypeError(f"CompiledQuery.{kind}() needs {wanted}; use {self.kind}() for this one")
 
-    def compiled(self, variant: Hashable, names: list[str], kind: str | None = None) -> Compiled:
-        """The compiled query for this thread and variant; `kind` is the shape the caller reads it
-        as ("dicts" or "instances"), refused if the queryset gives the other."""
+    def compiled(self, variant: Hashable, names: list[str]) -> Compiled:
         cache: dict[Hashable, Compiled] = self.local.__dict__.setdefault("cache", {})
         key = (variant, tuple(names))
         if key not in cache:
             if len(cache) >= MAX_VARIANTS:
                 cache.clear()
             cache[key] = self.compile(variant, names)
-        compiled = cache[key]
-        if kind is not None and kind != compiled.kind:
-            wanted = "a .values() queryset" if kind == "dicts" else "a queryset of model instances"
-            raise TypeError(f"CompiledQuery.{kind}() needs {wanted}; use {compiled.kind}() for this one")
-        return compiled
+        return cache[key]
 
     def compile(self, variant: Hashable, names: list[str]) -> Compiled:
         markers = {name: MARKER_BASE + index for index, name in enumerate(names)}
         queryset = self.build(variant, **markers) if variant is not None else self.build(**markers)
         kind = refuse_unsupported(queryset)
+        if self.kind not in (None, kind):
+            raise TypeError(f"CompiledQuery's build gave {self.kind} for one variant and {kind} for another")
+        self.kind = kind
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         slot_of = {marker: name for name, marker in markers.items()}
@@ -125,7 +126,7 @@ class CompiledQuery:
             raise ValueError(f"{sorted(missing)} not found among the compiled query's parameters")
         # What the ORM applies to each row (SQLite's text timestamps to datetimes; nothing on PostgreSQL).
         converters = compiler.get_converters([column for column, _, _ in compiler.select])
-        return Compiled(kind, compiler, sql, slots, list(params), converters)
+        return Compiled(compiler, sql, slots, list(params), converters)
 
 
 def refuse_unsupported(queryset: Any) -> str:

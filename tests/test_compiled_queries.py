@@ -202,6 +202,14 @@ def test_a_model_queryset_is_refused_as_dicts(db):
     assert query.instances(owner=1) == []
 
 
+def test_a_build_that_gives_dicts_for_one_variant_and_instances_for_another_is_refused(db):
+    query = CompiledQuery(lambda as_dicts, owner: owned(owner).values("title") if as_dicts else owned(owner))
+    assert query.dicts(True, owner=1) == []
+
+    with pytest.raises(TypeError, match=r"gave dicts for one variant and instances for another"):
+        query.instances(False, owner=1)
+
+
 def test_a_value_that_does_not_reach_the_parameters_unchanged_is_refused(db):
     # Its marker would be baked into the SQL, and every run would use it instead of the request's value.
     query = CompiledQuery(lambda owner, pk: owned(owner).filter(title=str(pk)))
