@@ -3,7 +3,7 @@ on reads, If-Match → 412 on writes; weak ETags on lists, from the page itself.
 
 import hashlib
 import re
-from collections.abc import Mapping, Set
+from collections.abc import Set
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -14,7 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from tasks.models import Task
-from tasks.services import VersionMismatch, task_delete
+from tasks.services import VersionMismatch
 
 if TYPE_CHECKING:  # what the mixins below are mixed into, for the type checker only
     from rest_framework.viewsets import ModelViewSet
@@ -72,7 +72,8 @@ def page_etag(response: Response) -> str:
 
 class ConditionalTaskMixin(TaskViewSetBase):
     """For TaskViewSet: the ETag of the task a response shows, If-Match on every write of a task
-    and If-None-Match on reads of tasks and lists."""
+    (`allowed_versions`, which the view hands to the write path) and If-None-Match on reads of tasks
+    and lists."""
 
     task: Task | None = None  # the task this request reads or writes: set by get_object and perform_create
 
@@ -88,13 +89,6 @@ class ConditionalTaskMixin(TaskViewSetBase):
         task_id = self.kwargs.get(self.lookup_field)
         # The id as the ETag spells it: the route also takes "007" for task 7.
         return if_match_versions(self.request, str(int(task_id)) if task_id is not None else None)
-
-    def get_serializer_context(self) -> Mapping[str, Any]:
-        # TaskSerializer.update writes only a version If-Match allows.
-        return {**super().get_serializer_context(), "versions": self.allowed_versions()}
-
-    def perform_destroy(self, instance: Task) -> None:
-        task_delete(instance, versions=self.allowed_versions())
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         assert self.task is not None  # perform_create has just saved it

@@ -113,8 +113,6 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
 
     objects = TaskQuerySet.as_manager()
-    # The names of its tags, when read with the row (TagNames) or just written (tasks/services.py).
-    tag_names: list[str]
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -10,7 +10,6 @@ from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, ex
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from tasks import services
 from tasks.fields import (
     DATETIME_HINT,
     DESCRIPTION_MAX_LENGTH,
@@ -129,12 +128,6 @@ class TaskSerializer(serializers.ModelSerializer):
         if tag_names is None:
             tag_names = [tag.name for tag in instance.tags.all()]
         return represent_task(values, tag_names)
-
-    def create(self, validated_data: dict[str, Any]) -> Task:
-        return services.task_create(**validated_data)
-
-    def update(self, instance: Task, validated_data: dict[str, Any]) -> Task:
-        return services.task_update(instance, versions=self.context.get("versions"), **validated_data)
 
 
 class CompatTaskSerializer(TaskSerializer):

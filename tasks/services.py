@@ -44,7 +44,7 @@ def action_of(written: dict[str, Any]) -> Change.Action:
 def task_create(*, owner: User, tags: Sequence[str] = (), **fields: Any) -> Task:
     completed = fields.pop("completed", None)
     task = Task.objects.create(owner=owner, **fields, **completion(False, completed))
-    task.tag_names = write_tags(task, tags, new=True)
+    task.tag_names = write_tags(task, tags, new=True)  # type: ignore[attr-defined]  # as TagNames names it
     record_changes([(task.owner_id, task.pk, Change.Action.CREATED)])
     return task
 
@@ -61,7 +61,7 @@ def task_update(
     previous_owner = task.owner_id
     written = write(task, lambda row: {**fields, **completion(row.completed, completed)}, versions)
     if tags is not None:
-        task.tag_names = write_tags(task, tags)
+        task.tag_names = write_tags(task, tags)  # type: ignore[attr-defined]  # as TagNames names it
     if task.owner_id != previous_owner:
         record_changes(
             [

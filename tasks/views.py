@@ -33,8 +33,8 @@ from tasks.pagination import TaskPagination, task_page
 from tasks.permissions import PathUserIsCaller
 from tasks.representation import represent_tasks, task_rows
 from tasks.schema import TaskSchema, task_viewset_schema, user_task_viewset_schema
-from tasks.services import task_toggle
 from tasks.serializers import CompatTaskSerializer, TaskSerializer
+from tasks.services import task_create, task_delete, task_toggle, task_update
 
 DEFAULT_ORDERING = ["-created_at", "-id"]
 PAGE_PARAMETERS = {"limit", "offset"}
@@ -112,8 +112,18 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
             return Response(represent_tasks(list(rows)))
         return self.get_paginated_response(represent_tasks(page))
 
+    # The writes: the serializer has validated the body, the write path (tasks/services.py) writes.
     def perform_create(self, serializer: BaseSerializer[Task]) -> None:
-        self.task = serializer.save(owner=caller(self.request))
+        serializer.instance = self.task = task_create(owner=caller(self.request), **serializer.validated_data)
+
+    def perform_update(self, serializer: BaseSerializer[Task]) -> None:
+        assert serializer.instance is not None  # get_object's task
+        serializer.instance = task_update(
+            serializer.instance, versions=self.allowed_versions(), **serializer.validated_data
+        )
+
+    def perform_destroy(self, instance: Task) -> None:
+        task_delete(instance, versions=self.allowed_versions())
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         route_kwargs = {**self.kwargs, "pk": data["id"]}
