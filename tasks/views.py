@@ -36,13 +36,18 @@ from tasks.schema import TaskSchema, task_viewset_schema, user_task_viewset_sche
 from tasks.serializers import CompatTaskSerializer, TaskSerializer
 from tasks.services import task_create, task_delete, task_toggle, task_update
 
-DEFAULT_ORDERING = ["-created_at", "-id"]
 PAGE_PARAMETERS = {"limit", "offset"}
+
+
+def owned_tasks(owner: User) -> QuerySet[Task]:
+    """The owner's tasks in the model's order, newest first: what every task view reads, through the
+    ORM or compiled."""
+    return Task.objects.owned_by(owner).order_by(*(Task._meta.ordering or ()))
 
 
 def unfiltered_rows(owner: int) -> QuerySet[Task, dict[str, Any]]:
     """The list as most requests ask for it: no filter, the default order."""
-    return task_rows(Task.objects.owned_by(User(pk=owner)).order_by(*DEFAULT_ORDERING))
+    return task_rows(owned_tasks(User(pk=owner)))
 
 
 # The hot queries: a page of the unfiltered list (v1), all of it (the compatibility routes), one task.
@@ -50,9 +55,7 @@ DEFAULT_LIST_PAGE = CompiledQuery(lambda page, owner: task_page(unfiltered_rows(
 DEFAULT_LIST = CompiledQuery(unfiltered_rows)
 # Unordered, as QuerySet.get() leaves it: one row needs no sort.
 ONE_TASK = CompiledQuery(
-    lambda owner, pk: (
-        Task.objects.owned_by(User(pk=owner)).filter(pk=pk).annotate(tag_names=TagNames()).order_by()
-    )
+    lambda owner, pk: owned_tasks(User(pk=owner)).filter(pk=pk).annotate(tag_names=TagNames()).order_by()
 )
 
 
@@ -84,13 +87,13 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
     ]
     search_fields = ["title", "description"]
     ordering_fields = ["created_at", "updated_at", "title", "completed", "priority", "due_at", "completed_at"]
-    ordering = DEFAULT_ORDERING
+    # No `ordering`: without an `ordering` parameter the list keeps owned_tasks' order.
     lookup_value_regex = "[0-9]{1,18}"
     schema = TaskSchema()
     detail_route_name = "task-detail"
 
     def get_queryset(self) -> QuerySet[Task]:
-        return Task.objects.owned_by(caller(self.request))
+        return owned_tasks(caller(self.request))
 
     def unfiltered_page(self, paginator: TaskPagination) -> list[dict[str, Any]]:
         """A page of the list as most requests ask for it: the compiled DEFAULT_LIST_PAGE query."""
@@ -98,7 +101,7 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
         return paginator.paginate(
             self.request,
             lambda offset, limit: DEFAULT_LIST_PAGE.dicts((offset, limit), owner=owner.pk),
-            lambda: Task.objects.owned_by(owner).count(),  # built only past the last page
+            lambda: owned_tasks(owner).count(),  # built only past the last page
         )
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -12,7 +12,7 @@ from tasks.models import TagNames, Task
 from tasks.pagination import task_page
 from tasks.representation import task_rows
 from tasks.serializers import TaskSerializer
-from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, DEFAULT_ORDERING, ONE_TASK
+from tasks.views import DEFAULT_LIST, DEFAULT_LIST_PAGE, ONE_TASK, owned_tasks
 
 
 def create(client, title, **fields):
@@ -36,7 +36,7 @@ def user(client):
 def test_a_compiled_page_is_the_orm_page(alice, bob, alices_tasks, offset, limit):
     create(bob, "bob's")
     owner = user(alice)
-    orm_rows = task_rows(Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING))
+    orm_rows = task_rows(owned_tasks(owner))
 
     compiled = DEFAULT_LIST_PAGE.dicts((offset, limit), owner=owner.pk)
 
@@ -49,7 +49,7 @@ def test_the_compiled_whole_list_is_the_orm_list(alice, bob, alices_tasks):
 
     compiled = DEFAULT_LIST.dicts(owner=owner.pk)
 
-    assert compiled == list(task_rows(Task.objects.owned_by(owner).order_by(*DEFAULT_ORDERING)))
+    assert compiled == list(task_rows(owned_tasks(owner)))
     assert len(compiled) == 8
 
 
