@@ -23,8 +23,8 @@ bind = env_str("GUNICORN_BIND") or f"0.0.0.0:{env_number('PORT', 8000, minimum=1
 # keep-alive connections parked in a selector instead of each holding a worker (README, "Deploy").
 worker_class = env_str("GUNICORN_WORKER_CLASS") or "gthread"
 workers = env_number("GUNICORN_WORKERS", max(2, CPUS), minimum=1)
-# 2 threads: enough to overlap database waits; more only add GIL contention (docs/performance.md:
-# saturation rose from 234 to 287 requests/s going from 4 threads to 2).
+# 2 threads: enough to overlap database waits; more only add GIL contention (docs/performance.md
+# measured saturation with 4 threads and with 2).
 threads = env_number("GUNICORN_THREADS", 2, minimum=1)
 worker_connections = env_number("GUNICORN_WORKER_CONNECTIONS", 1000, minimum=1)
 

@@ -21,8 +21,8 @@ FAST_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(TIMESTAMPTZ_OID, Format.TE
 
 
 class UTCTimestamptzLoader(TimestamptzLoader):
-    """psycopg's loader where Django registers one in Python that reparses every timestamp (4 µs each,
-    up to 80 on a page of 20 tasks). Its `timezone` is what Django compares to decide that a cursor needs
+    """psycopg's loader where Django registers one in Python that reparses every timestamp (its cost:
+    docs/performance.md). Its `timezone` is what Django compares to decide that a cursor needs
     no loader of its own; the session's time zone being UTC, the values are those Django's would be."""
 
     timezone = UTC

@@ -1,8 +1,8 @@
 """The API's JSON renderer: the document DRF's JSONRenderer writes, encoded by orjson.
 
 Encoding a page of tasks with the standard library's json module, and formatting its timestamps in
-Python before that, cost a list of 20 tasks about a tenth of its CPU (docs/performance.md); orjson
-does both in C. Its output is DRF's, byte for byte: compact, UTF-8, timestamps in UTC ending in "Z"
+Python before that, cost a list a noticeable share of its CPU (docs/performance.md); orjson does both
+in C. Its output is DRF's, byte for byte: compact, UTF-8, timestamps in UTC ending in "Z"
 (RFC 3339, as DRF's encoder writes them), U+2028 and U+2029 escaped.
 """
 
