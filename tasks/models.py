@@ -27,6 +27,11 @@ class Priority(models.IntegerChoices):
     HIGH = 3, "high"
 
 
+class RepeatFrom(models.TextChoices):
+    DUE = "due"
+    COMPLETION = "completion"
+
+
 class TagQuerySet(models.QuerySet["Tag"]):
     def owned_by(self, user: User) -> Self:
         """A user's tags are theirs alone, as their tasks are."""
@@ -111,6 +116,19 @@ class Task(models.Model):
     # One more on every write (save, QuerySet.update, write): the task's ETag is built from it. The
     # database default serves rows inserted with SQL (bench/run.py seeds them so).
     version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
+    # A recurring task: an RFC 5545 RRULE (tasks/recurrence.py), expanded in `time_zone` from `due_at`
+    # or from the completion (`repeat_from`). Completing an occurrence creates its successor once.
+    recurrence = models.CharField(max_length=500, null=True, blank=True)
+    time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
+    repeat_from = models.CharField(
+        max_length=10, choices=RepeatFrom, default=RepeatFrom.DUE, db_default=RepeatFrom.DUE
+    )
+    # Which occurrence of its series this is (1 for the first): what the rule's COUNT counts.
+    occurrence = models.PositiveIntegerField(default=1, db_default=1, editable=False)
+    next_occurrence = models.BigIntegerField(null=True, blank=True, editable=False)
+    remind_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker when the reminder fires; cleared when `remind_at` moves.
+    reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = TaskQuerySet.as_manager()
 
@@ -121,6 +139,12 @@ class Task(models.Model):
             models.Index(fields=["owner", "completed"], name="task_owner_completed_idx"),
             # due_after/due_before, overdue and has_due (see docs/performance.md for why only this one).
             models.Index(fields=["owner", "due_at"], name="task_owner_due_idx"),
+            # The worker's one query per poll: armed reminders, by when they are due.
+            models.Index(
+                fields=["remind_at"],
+                name="task_reminder_armed_idx",
+                condition=models.Q(remind_at__isnull=False, reminded_at__isnull=True, completed=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -158,6 +182,7 @@ class Change(models.Model):
         UPDATED = "updated"
         COMPLETED = "completed"  # the write that turned `completed` true
         DELETED = "deleted"
+        REMINDED = "reminded"  # the worker fired the task's reminder
         # Left by purge_changes where it removed older records: a cursor before it has lost changes.
         PURGED = "purged"
 

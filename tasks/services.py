@@ -7,6 +7,7 @@ commands call these; serializers only validate and represent.
 """
 
 from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
@@ -100,6 +101,21 @@ def task_delete(task: Task, *, versions: Versions = None) -> None:
 def tasks_delete(tasks: Iterable[Task]) -> None:
     for task in tasks:
         task_delete(task)
+
+
+@transaction.atomic
+def task_remind(task_id: int, remind_at: datetime, now: datetime) -> bool:
+    """Fires the reminder of a task armed for `remind_at`, if it still is: a claim, not a timer. The
+    conditional UPDATE lands only while the task is open, `remind_at` unchanged and the reminder not
+    fired, so of any number of workers exactly one fires it; its change commits with it."""
+    armed = Task.objects.filter(
+        pk=task_id, remind_at=remind_at, remind_at__lte=now, reminded_at__isnull=True, completed=False
+    )
+    if not armed.update(reminded_at=now):  # and `version`
+        return False
+    owner_id = Task.objects.filter(pk=task_id).values_list("owner_id", flat=True).get()
+    record_changes([(owner_id, task_id, Change.Action.REMINDED)])
+    return True
 
 
 @transaction.atomic
