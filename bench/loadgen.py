@@ -24,8 +24,14 @@ import json
 import random
 import sys
 import time
+from urllib.parse import quote
 
-MIX_OPS = ("list", "get", "create", "patch", "delete", "me")
+MIX_OPS = ("list", "get", "create", "patch", "delete", "me", "changes", "changes304")
+# The change feed's polls: each user polls with its own cursor, fetched in set-up (command "cursors"),
+# at which nothing is new as long as the user writes nothing (run.py refuses them beside writes).
+POLL_OPS = ("changes", "changes304")
+# Pages of the set-up's sync as large as the feed allows: fewer requests before the phases.
+SYNC_PAGE = 500
 
 
 class ConnClosed(ConnectionError):
@@ -69,7 +75,8 @@ class HTTPConn(asyncio.Protocol):
         i = buf.find(b"\r\n\r\n")
         if i < 0:
             return
-        head = bytes(buf[:i]).lower()
+        raw_head = bytes(buf[:i])
+        head = raw_head.lower()
         try:
             status = int(head[9:12])
         except ValueError:
@@ -112,7 +119,7 @@ class HTTPConn(asyncio.Protocol):
             return
         del buf[:end]
         fut, self.fut = self.fut, None
-        fut.set_result((status, body, b"\r\nconnection: close" in head))
+        fut.set_result((status, body, b"\r\nconnection: close" in head, raw_head))
 
     def _fail(self, why):
         fut, self.fut = self.fut, None
@@ -169,7 +176,7 @@ class PhaseStats:
 
 
 class User:
-    __slots__ = ("auth", "conn", "created", "idx", "tasks")
+    __slots__ = ("auth", "conn", "created", "idx", "if_none_match", "poll", "tasks")
 
     def __init__(self, idx, token):
         self.idx = idx
@@ -177,6 +184,18 @@ class User:
         self.conn = None
         self.tasks = []  # ids of this user's existing tasks
         self.created = 0
+        self.poll = None  # the path of a poll of the change feed at the user's cursor (set-up: cursors)
+        self.if_none_match = b""  # the header that sends back the ETag of that poll's answer
+
+
+def header_value(raw_head, name):
+    """The value of header `name` (lower case bytes) in a response head, as sent, or None."""
+    at = raw_head.lower().find(b"\r\n" + name + b":")
+    if at < 0:
+        return None
+    start = at + len(name) + 3
+    end = raw_head.find(b"\r\n", start)
+    return raw_head[start : end if end >= 0 else len(raw_head)].strip()
 
 
 class LoadGen:
@@ -204,10 +223,17 @@ class LoadGen:
         user.conn = conn
         return conn
 
-    async def request(self, user, method, path, body, stats):
-        """Return (status, body, t_start, t_end); raises on connection trouble."""
+    async def request(self, user, method, path, body, stats, headers=b""):
+        """Return (status, body, t_start, t_end, head); raises on connection trouble. `headers`: more
+        request header lines, each ending in CRLF."""
         loop = self.loop
-        req = b"%s %s HTTP/1.1\r\n%s%sAccept: application/json\r\n" % (method, path, self.hosthdr, user.auth)
+        req = b"%s %s HTTP/1.1\r\n%s%s%sAccept: application/json\r\n" % (
+            method,
+            path,
+            self.hosthdr,
+            user.auth,
+            headers,
+        )
         if body is not None:
             req += b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
         else:
@@ -225,7 +251,7 @@ class LoadGen:
             conn.transport.write(req)
             handle = loop.call_later(self.timeout, _expire, conn, fut)
             try:
-                status, rbody, close = await fut
+                status, rbody, close, head = await fut
             except ConnClosed:
                 handle.cancel()
                 conn.closed = True
@@ -240,19 +266,24 @@ class LoadGen:
             if close:
                 conn.closed = True
                 conn.transport.close()
-            return status, rbody, t_start, time.perf_counter()
+            return status, rbody, t_start, time.perf_counter(), head
 
     # -- operations --------------------------------------------------------
     async def do_op(self, user, op, stats):
         prefix = self.prefix
         tasks = user.tasks
         body = None
+        headers = b""
         if op in ("get", "patch", "delete") and not tasks:
             op = "create"
         if op == "list":
             method, path = b"GET", (f"{prefix}?limit=20").encode()
         elif op == "me":  # the caller, from the token alone: a DRF request that runs no query
             method, path = b"GET", (f"{prefix.rpartition('/')[0]}/me").encode()
+        elif op == "changes":  # a poll of the change feed with nothing new: 200, no changes
+            method, path = b"GET", user.poll
+        elif op == "changes304":  # the same poll, sending back its ETag: 304
+            method, path, headers = b"GET", user.poll, user.if_none_match
         elif op == "get":
             method, path = b"GET", (f"{prefix}/{random.choice(tasks)}").encode()
         elif op == "create":
@@ -275,7 +306,7 @@ class LoadGen:
             tasks.pop()
             method, path = b"DELETE", (f"{prefix}/{tid}").encode()
         try:
-            status, rbody, t_start, t_end = await self.request(user, method, path, body, stats)
+            status, rbody, t_start, t_end, _ = await self.request(user, method, path, body, stats, headers)
         except (ConnectionError, OSError, TimeoutError) as exc:
             stats.record_error(op, type(exc).__name__, time.perf_counter())
             return None
@@ -332,6 +363,64 @@ class LoadGen:
             tasks=sum(len(u.tasks) for u in self.users.values()),
         )
         return out
+
+    async def cursors(self, cmd):
+        """Gives every user a cursor of the change feed at which nothing is new, and the ETag of the
+        poll at it: a sync as a client starts one (GET /changes without a cursor, then each next page
+        until has_more is false), then one poll at the last cursor, which must list no change.
+        With expect_cursor false (the bare baseline, which answers every path alike) the users poll the
+        feed's path without a cursor, and send an ETag of none."""
+        feed = f"{self.prefix.rpartition('/')[0]}/changes"
+        expect_cursor = cmd["expect_cursor"]
+        sem = asyncio.Semaphore(cmd.get("concurrency", 32))
+        stats = PhaseStats(0.0, float("inf"))
+        deadline = time.monotonic() + cmd.get("max_seconds", 300)
+        perf0 = time.perf_counter()
+        failures = []
+
+        async def get(user, path):
+            status, rbody, t_start, t_end, head = await self.request(user, b"GET", path.encode(), None, stats)
+            stats.record("changes", status, t_start, t_end)
+            if status != 200:
+                raise ValueError(f"GET {path[:60]}: {status}")
+            return json.loads(rbody), head
+
+        async def one(user):
+            async with sem:
+                if time.monotonic() > deadline:
+                    failures.append("deadline")
+                    return
+                try:
+                    page, head = await get(user, f"{feed}?limit={SYNC_PAGE}")
+                    if not expect_cursor:
+                        user.poll, etag = feed.encode(), b'W/"none"'
+                    else:
+                        while page["has_more"]:
+                            next_page = f"{feed}?limit={SYNC_PAGE}&cursor={quote(page['cursor'])}"
+                            page, head = await get(user, next_page)
+                        poll = f"{feed}?cursor={quote(page['cursor'])}"
+                        page, head = await get(user, poll)
+                        etag = header_value(head, b"etag")
+                        if page["changes"] or page["has_more"] or not etag:
+                            raise ValueError(f"a poll at the sync's last cursor: {page}, ETag {etag}")
+                        user.poll = poll.encode()
+                    user.if_none_match = b"If-None-Match: %s\r\n" % etag
+                except (ConnectionError, OSError, TimeoutError, ValueError, KeyError) as exc:
+                    failures.append(f"cursor: {exc}"[:200])
+                finally:
+                    if user.conn is not None and not user.conn.closed:
+                        user.conn.transport.close()
+                    user.conn = None
+
+        cpu0 = time.process_time()
+        await asyncio.gather(*(one(u) for u in self.users.values()))
+        return {
+            "requests": stats.all_requests,
+            "seconds": time.perf_counter() - perf0,
+            "cpu_s": time.process_time() - cpu0,
+            "failures": len(failures),
+            "failure_sample": failures[:5],
+        }
 
     async def phase(self, cmd):
         loop = self.loop
@@ -426,6 +515,8 @@ class LoadGen:
             return {"tasks": n}
         if kind == "setup":
             return self.loop.run_until_complete(self.setup(cmd))
+        if kind == "cursors":
+            return self.loop.run_until_complete(self.cursors(cmd))
         if kind == "phase":
             gc.freeze()  # keep the collector from walking the long-lived objects
             try:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Where does a request's CPU go? cProfile of the API's WSGI app, in process, no gunicorn.
 
-    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|...|me|mix] [--top 35]
+    .venv/bin/python bench/profile_api.py [--requests 2000] [--op list|get|...|me|changes|mix] [--top 35]
 
 Creates a throw-away PostgreSQL database, migrates it, serves the fake Better Auth
 JWKS on 127.0.0.1, provisions a few users with 20 tasks each, then calls the WSGI
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -31,6 +32,7 @@ from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.pa
 from harness import Database  # noqa: E402 (as above)
 from load import MIX  # noqa: E402 (as above)
 from loadgen import MIX_OPS as OPERATIONS  # noqa: E402 (as above)
+from loadgen import POLL_OPS  # noqa: E402 (as above)
 
 
 def main():
@@ -71,7 +73,7 @@ def main():
 
         app = get_wsgi_application()
 
-        def call(method, path, token, body=None):
+        def call(method, path, token, body=None, headers=None):
             path, _, query = path.partition("?")
             data = body or b""
             environ = {
@@ -95,12 +97,29 @@ def main():
             }
             if body is not None:
                 environ["CONTENT_TYPE"] = "application/json"
+            environ.update(headers or {})
             status = []
-            chunks = app(environ, lambda s, h, e=None: status.append(s))
+            chunks = app(environ, lambda s, h, e=None: status.append((s, h)))
             out = b"".join(chunks)
             if hasattr(chunks, "close"):
                 chunks.close()
-            return int(status[0][:3]), out
+            line, response_headers = status[0]
+            if headers is not None:  # the caller wants the response's headers too
+                return int(line[:3]), out, dict(response_headers)
+            return int(line[:3]), out
+
+        def poll_at_cursor(tok):
+            """A sync of the user's change feed, as loadgen's set-up does it: the poll at its last
+            cursor, at which nothing is new while the user writes nothing, and that poll's ETag."""
+            st, body = call("GET", "/api/v1/changes?limit=500", tok)
+            page = json.loads(body)
+            while page["has_more"]:
+                st, body = call("GET", f"/api/v1/changes?limit=500&cursor={quote(page['cursor'])}", tok)
+                page = json.loads(body)
+            poll = f"/api/v1/changes?cursor={quote(page['cursor'])}"
+            st, body, headers = call("GET", poll, tok, headers={})
+            assert st == 200 and json.loads(body)["changes"] == [], (st, body)
+            return poll, {"HTTP_IF_NONE_MATCH": headers["ETag"]}
 
         prefix = "/api/v1/tasks"
         users = []
@@ -116,14 +135,18 @@ def main():
                 )
                 assert st == 201, (st, body)
                 ids.append(json.loads(body)["id"])
-            users.append((tok, ids))
+            users.append((tok, ids, poll_at_cursor(tok) if a.op in POLL_OPS else None))
 
         def one(op):
-            tok, ids = random.choice(users)
+            tok, ids, poll = random.choice(users)
             if op == "mix":  # the benchmark's
                 op = random.choices(list(MIX), list(MIX.values()))[0]
             if op == "me":
                 return call("GET", "/api/v1/me", tok)
+            if op == "changes":  # nothing new: 200 with no changes
+                return call("GET", poll[0], tok)
+            if op == "changes304":  # the same, with the poll's ETag: 304
+                return call("GET", poll[0], tok, headers=poll[1])[:2]
             if op == "list":
                 return call("GET", f"{prefix}?limit=20", tok)
             if op == "get":
@@ -137,7 +160,9 @@ def main():
             return call("PATCH", f"{prefix}/{random.choice(ids)}", tok, b'{"completed":true}')
 
         for _ in range(200):  # warm up
-            one(a.op)
+            status, _ = one(a.op)
+            # A poll that found something, or a 304 that did not match, would measure something else.
+            assert a.op not in POLL_OPS or status == (304 if a.op == "changes304" else 200), (a.op, status)
         w0, c0 = time.perf_counter(), time.process_time()
         for _ in range(a.requests):
             one(a.op)

@@ -51,9 +51,12 @@ from betterauth import FakeBetterAuth, random_id  # noqa: E402 (after the sys.pa
 from harness import Database, HarnessError, log, machine_info  # noqa: E402 (as above)
 from load import MIX, PHASES, TargetRun  # noqa: E402 (as above)
 from loadgen import MIX_OPS as OPERATIONS  # noqa: E402 (as above)
+from loadgen import POLL_OPS  # noqa: E402 (as above)
 from report import cpu_regressions, evaluate, ratios_to, render  # noqa: E402 (as above)
 
 TARGETS = ("api", "baseline", "fastapi")
+# The operations that write: each records a change, which the writer's next poll of the feed lists.
+WRITES = {"create", "patch", "delete"}
 
 
 def parse_args(argv=None):
@@ -91,10 +94,13 @@ def parse_args(argv=None):
     p.add_argument(
         "--mix",
         default=",".join(f"{op}={share}" for op, share in MIX.items()),
-        help="the requests of a, b and soak, as op=weight,... of list, get, create, patch, delete and me "
-        "(GET me beside --path-prefix, /api/v1/me: the caller from the token, no query once the token is "
-        "cached; not for the fastapi target); the targets, --strict and --max-cpu-ratio are for issue "
-        "15's mix only (default %(default)s)",
+        help="the requests of a, b and soak, as op=weight,... of list, get, create, patch, delete, me, "
+        "changes and changes304 (GET me beside --path-prefix, /api/v1/me: the caller from the token, no "
+        "query once the token is cached; changes: a poll of /api/v1/changes at the user's cursor, where "
+        "nothing is new, 200; changes304: the same with If-None-Match, 304; each user syncs its cursor "
+        "in set-up; the polls not beside create, patch or delete, which would move it; none of the "
+        "three for the fastapi target); the targets, --strict and --max-cpu-ratio are for issue 15's "
+        "mix only (default %(default)s)",
     )
     p.add_argument(
         "--targets", default="api,baseline", help="comma list of api,baseline,fastapi (default api,baseline)"
@@ -196,8 +202,18 @@ def _check_mix(parser, options):
         return
     if options.strict or options.max_cpu_ratio is not None:
         parser.error("--strict and --max-cpu-ratio check issue 15's mix: leave out --mix")
-    if "me" in options.mix and "fastapi" in options.target_list:
-        parser.error("--mix with me: the FastAPI reference has no such route (leave out the fastapi target)")
+    ours = sorted(options.mix.keys() & {"me", *POLL_OPS})
+    if ours and "fastapi" in options.target_list:
+        parser.error(
+            f"--mix with {', '.join(ours)}: the FastAPI reference has no such route (leave out the fastapi "
+            "target)"
+        )
+    polls, writes = options.mix.keys() & set(POLL_OPS), options.mix.keys() & WRITES
+    if polls and writes:
+        parser.error(
+            f"--mix: {', '.join(sorted(polls))} with {', '.join(sorted(writes))}: a user's writes move its "
+            "cursor, so its polls would no longer be polls with nothing new"
+        )
 
 
 def main(argv=None):
