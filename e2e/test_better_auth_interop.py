@@ -20,7 +20,7 @@ from authbridge.verifier import MAX_TOKEN_LENGTH
 from tasks.filters import MAX_SEARCH_LENGTH
 from tasks.representation import TASK_FIELDS
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.live]
 
 # What Better Auth publishes for each algorithm (no "use" member, kid = the key row id).
 JWK_SHAPES = {

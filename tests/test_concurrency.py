@@ -10,6 +10,8 @@ import pytest
 from tests.live_server import LiveServer, hs256_token
 from tests.support.parallel import PARALLEL, in_parallel
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -33,6 +33,7 @@ def one_connection_server(tmp_path):
     server.stop()
 
 
+@pytest.mark.live
 def test_a_connection_dropped_while_idle_is_replaced_before_any_request_fails(one_connection_server):
     server, token = one_connection_server, hs256_token(f"alice-{uuid.uuid4().hex[:8]}")
     assert server.request("GET", "/api/v1/tasks", token=token)[0] == 200
@@ -43,6 +44,7 @@ def test_a_connection_dropped_while_idle_is_replaced_before_any_request_fails(on
     assert [server.request("GET", "/api/v1/tasks", token=token)[0] for _ in range(3)] == [200, 200, 200]
 
 
+@pytest.mark.live
 def test_requests_that_run_no_query_do_not_make_an_idle_connection_trusted(one_connection_server):
     # Liveness probes and cached-token requests keep the thread busy, not the connection.
     server, token = one_connection_server, hs256_token(f"carol-{uuid.uuid4().hex[:8]}")
@@ -56,6 +58,7 @@ def test_requests_that_run_no_query_do_not_make_an_idle_connection_trusted(one_c
     assert server.request("GET", "/api/v1/tasks", token=token)[0] == 200
 
 
+@pytest.mark.live
 def test_a_connection_used_moments_ago_is_not_checked_so_its_loss_is_one_503(one_connection_server):
     # The price of skipping the check (docs/performance.md): a connection dropped within a second of
     # its last request fails the next one, as a 503 the client retries, and is replaced after it.

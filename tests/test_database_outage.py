@@ -16,6 +16,8 @@ from django.test import Client
 
 from tests.processes import REPO, Gunicorn, PostgresCluster, clean_env, free_port
 
+pytestmark = pytest.mark.live
+
 SECRET = secrets.token_urlsafe(32)
 RECOVERY_SECONDS = 15
 

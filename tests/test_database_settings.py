@@ -2,7 +2,11 @@
 
 import json
 
+import pytest
+
 from tests.support.environment import run_in_django
+
+pytestmark = pytest.mark.live
 
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "api.example.com"}
 NEON_POOLED = "postgres://alice:pw@ep-cool-dawn-123456-pooler.eu-central-1.aws.neon.tech/todo?sslmode=require"

@@ -19,6 +19,8 @@ import pytest
 
 from tests.processes import REPO, Gunicorn, clean_env, free_port
 
+pytestmark = pytest.mark.live
+
 RELEASE_COMMAND = "python manage.py migrate --noinput"
 # Steps that change the machine itself, not /app: the test checks what they declare instead.
 SYSTEM_STEPS = ("useradd ",)

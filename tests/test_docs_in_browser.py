@@ -11,6 +11,8 @@ from playwright.sync_api import sync_playwright
 from tests.api_reference import served_api
 from tests.live_server import hs256_token
 
+pytestmark = pytest.mark.live
+
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",

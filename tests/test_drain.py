@@ -11,6 +11,8 @@ from rest_framework.test import APIClient
 from tests.live_server import LiveServer
 from todo_api import drain
 
+pytestmark = pytest.mark.live
+
 DRAIN_SECONDS = 3
 
 

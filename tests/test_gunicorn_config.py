@@ -11,6 +11,8 @@ import pytest
 from authbridge.verifier import MAX_TOKEN_LENGTH
 from tests.processes import REPO, Gunicorn, clean_env, free_port
 
+pytestmark = pytest.mark.live
+
 CPUS = len(os.sched_getaffinity(0))
 # --print-config loads the app, and so the settings.
 PRODUCTION = {"DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "127.0.0.1"}

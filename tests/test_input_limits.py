@@ -14,6 +14,8 @@ import pytest
 from tests.live_server import LiveServer, hs256_token
 from todo_api.edge import MAX_QUERY_STRING_BYTES
 
+pytestmark = pytest.mark.live
+
 TASKS = "/api/v1/tasks"
 # Prompt: the server answers without waiting for bytes that will never come.
 PROMPT_SECONDS = 5

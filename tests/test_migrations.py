@@ -15,6 +15,8 @@ from psycopg import sql
 from tests.live_server import POSTGRES_URL, _database_url
 from tests.support.environment import REPO, clean_env
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture
 def database():

@@ -7,7 +7,7 @@ from rest_framework.test import APIClient
 
 from tests.api_reference import install_client_tools, run_node_tool
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.live]
 
 
 def test_redocly_recommended_rules_find_no_error_and_no_warning(tmp_path):

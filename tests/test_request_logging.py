@@ -151,6 +151,7 @@ def log_from_django(debug):
     return result.stderr.strip()
 
 
+@pytest.mark.live
 def test_logs_are_json_lines_when_debug_is_off():
     line = json.loads(log_from_django("0"))
 
@@ -162,5 +163,6 @@ def test_logs_are_json_lines_when_debug_is_off():
     )
 
 
+@pytest.mark.live
 def test_logs_are_readable_text_when_debug_is_on():
     assert re.fullmatch(r"\S+ \S+ WARNING todo_api \[rid-1\] hello world", log_from_django("1"))

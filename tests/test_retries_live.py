@@ -11,6 +11,8 @@ import pytest
 from tests.live_server import LiveServer, hs256_token
 from tests.support.parallel import PARALLEL, in_parallel
 
+pytestmark = pytest.mark.live
+
 ROUNDS = 3
 
 

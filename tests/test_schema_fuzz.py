@@ -18,6 +18,8 @@ from schemathesis.core.parameters import ParameterLocation
 from tests.live_server import LiveServer, hs256_token
 from todo_api.wsgi import application
 
+pytestmark = pytest.mark.live
+
 ALICE, BOB = "alice-fuzz", "bob-fuzz"
 TOKEN_LIFETIME = 3600  # outlives the module
 

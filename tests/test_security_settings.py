@@ -50,6 +50,7 @@ def settings_in(names, **variables):
     return json.loads(result.stdout)
 
 
+@pytest.mark.live
 def test_check_deploy_is_clean_for_a_production_deployment_behind_a_tls_proxy():
     result = check_deploy(**PRODUCTION, **BEHIND_TLS_PROXY)
 
@@ -57,6 +58,7 @@ def test_check_deploy_is_clean_for_a_production_deployment_behind_a_tls_proxy():
     assert "System check identified no issues" in result.stdout
 
 
+@pytest.mark.live
 def test_check_deploy_warns_when_tls_settings_are_left_off():
     result = check_deploy(**PRODUCTION)
 
@@ -65,6 +67,7 @@ def test_check_deploy_warns_when_tls_settings_are_left_off():
         assert warning in result.stderr
 
 
+@pytest.mark.live
 def test_the_proxy_header_is_trusted_only_when_switched_on():
     assert settings_in(["SECURE_PROXY_SSL_HEADER"], **PRODUCTION) == {"SECURE_PROXY_SSL_HEADER": None}
     assert settings_in(["SECURE_PROXY_SSL_HEADER"], **PRODUCTION, DJANGO_SECURE_PROXY_SSL_HEADER="1") == {
@@ -72,6 +75,7 @@ def test_the_proxy_header_is_trusted_only_when_switched_on():
     }
 
 
+@pytest.mark.live
 def test_cookies_are_secure_unless_debug_is_on():
     names = ["SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE"]
     assert settings_in(names, **PRODUCTION) == {"SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True}
@@ -85,6 +89,7 @@ def test_cookies_are_secure_unless_debug_is_on():
     }
 
 
+@pytest.mark.live
 def test_a_bad_tls_value_stops_start_up_naming_the_variable():
     result = check_deploy(**PRODUCTION, DJANGO_SECURE_HSTS_SECONDS="a year")
 

@@ -19,6 +19,8 @@ from todo_api.edge import (
     MAX_QUERY_STRING_BYTES,
 )
 
+pytestmark = pytest.mark.live
+
 TASKS = "/api/v1/tasks"
 FOUR_BYTE_CHARACTER = "\U0001f600"  # 😀: 4 bytes of UTF-8, 12 once percent-encoded
 

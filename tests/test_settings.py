@@ -9,6 +9,8 @@ import pytest
 
 from tests.support.environment import clean_env
 
+pytestmark = pytest.mark.live
+
 REPO = Path(__file__).resolve().parent.parent
 PRODUCTION = {"DJANGO_DEBUG": "0", "DJANGO_SECRET_KEY": "k" * 50, "DJANGO_ALLOWED_HOSTS": "api.example.com"}
 

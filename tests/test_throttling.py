@@ -126,6 +126,7 @@ def test_a_rate_without_redis_is_announced_as_per_process(settings, caplog):
     assert "API_USER_RATE is set without REDIS_URL" in caplog.text
 
 
+@pytest.mark.live
 def test_the_per_process_warning_is_printed_when_the_app_starts():
     env = clean_env(
         DJANGO_DEBUG="0",
@@ -148,6 +149,7 @@ def test_the_per_process_warning_is_printed_when_the_app_starts():
     assert "API_USER_RATE is set without REDIS_URL" in result.stderr
 
 
+@pytest.mark.live
 def test_the_count_is_shared_by_every_worker_through_redis(tmp_path):
     server = LiveServer(
         tmp_path, workers=3, threads=1, extra_env={"REDIS_URL": REDIS_URL, "API_USER_RATE": "5/hour"}

@@ -7,6 +7,8 @@ import pytest
 from tests.api_reference import install_client_tools, run_node_tool, served_api
 from tests.live_server import hs256_token
 
+pytestmark = pytest.mark.live
+
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):

@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 from urllib.parse import urlencode
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
@@ -17,6 +18,8 @@ from tests.live_server import hs256_token
 from tests.replicas.cluster import REPLICAS, SERVER_MAXCONN
 from tests.replicas.load import Load
 from tests.test_isolation_property import USERS, IsolationMachine
+
+pytestmark = pytest.mark.live
 
 LOAD_USERS = 200
 

@@ -6,8 +6,12 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
+import pytest
+
 from tests.live_server import hs256_token
 from tests.replicas.cluster import REPLICAS
+
+pytestmark = pytest.mark.live
 
 PARALLEL = 9  # three rounds of the round robin
 
