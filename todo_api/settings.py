@@ -186,6 +186,10 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_number("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=
 # How long the change feed keeps a change: a client's cursor older than that may have lost some (410).
 CHANGES_RETENTION_DAYS = env_number("CHANGES_RETENTION_DAYS", 30, minimum=1)
 
+# Seconds between the reminder worker's polls (manage.py run_worker): a reminder fires within about
+# this long after it is due, at the cost of one indexed query per poll (docs/deploy.md, "The worker").
+WORKER_POLL_SECONDS = env_number("WORKER_POLL_SECONDS", 1.0, kind=float, minimum=0.1)
+
 # Better Auth: where its signing keys are published and what its tokens must say.
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")
 _better_auth_origin = "{0.scheme}://{0.netloc}".format(urlsplit(BETTER_AUTH_URL)) if BETTER_AUTH_URL else None
