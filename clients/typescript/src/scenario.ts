@@ -1,8 +1,10 @@
 // Runs the client against a live API (TODO_API_URL, TODO_API_TOKEN) through the calls a Next.js
 // frontend makes; exits non-zero at the first answer that differs from what the schema promised.
 import assert from "node:assert/strict";
+import type { Middleware } from "openapi-fetch";
 import { createTodoClient, type ApiError, type Task } from "./client.js";
 import type { paths } from "./schema.js";
+import { applyPage, sync, type Change, type SyncState } from "./sync.js";
 
 type ListQuery = paths["/api/v1/tasks"]["get"]["parameters"]["query"];
 
@@ -31,8 +33,8 @@ assert.equal(rent.priority, "high");
 assert.deepEqual(rent.tags, ["Bills", "Home"]);
 assert.equal(rent.due_at, "2026-12-01T08:00:00Z");
 assert.equal(rent.completed_at, null);
-await create("Call the plumber", "high", [], null);
-await create("Buy oat milk", "medium", ["Errands"], null);
+const plumber = await create("Call the plumber", "high", [], null);
+const oatMilk = await create("Buy oat milk", "medium", ["Errands"], null);
 const plants = await create("Water the plants", "low", ["home"], null);
 
 // Arrays go as openapi-fetch sends them by default: priority=high&priority=medium.
@@ -70,5 +72,113 @@ const notFound: ApiError | undefined = missing.error;
 assert.equal(missing.response.status, 404);
 assert.equal(notFound?.code, "not_found");
 assert.equal(notFound?.status, 404);
+
+// Sync (src/sync.ts, which docs/frontend.md quotes): a local copy kept current from the change feed
+// must equal the list after every poll.
+const feedStatuses: number[] = []; // of the /api/v1/changes responses of one poll
+api.use({
+  onResponse({ request, response }) {
+    if (new URL(request.url).pathname === "/api/v1/changes") feedStatuses.push(response.status);
+  },
+});
+
+async function poll(state: SyncState, limit?: number) {
+  feedStatuses.length = 0;
+  await sync(api, state, limit);
+  return [...feedStatuses];
+}
+
+async function everyTask() {
+  const tasks = new Map<number, Task>();
+  for (let offset = 0; ; offset += 100) {
+    const { data, error } = await api.GET("/api/v1/tasks", { params: { query: { limit: 100, offset } } });
+    assert.ok(data, JSON.stringify(error));
+    for (const task of data.results) tasks.set(task.id, task);
+    if (!data.next) return tasks;
+  }
+}
+
+const passport = await create("Renew passport", "medium", ["Paperwork"], null);
+await create("Book the dentist", "low", [], null);
+await create("Return the library books", "low", [], null);
+const listed = await everyTask();
+assert.equal(listed.size, 6);
+
+// From scratch, two tasks a page: has_more is followed to the last page.
+const state: SyncState = { tasks: new Map() };
+assert.deepEqual(await poll(state, 2), [200, 200, 200]);
+assert.deepEqual(state.tasks, listed);
+
+// Changes, deletions and creations, a task made and removed between two polls, one changed twice.
+await api.PATCH("/api/v1/tasks/{id}", { params: { path: { id: plumber.id } }, body: { completed: true } });
+await api.DELETE("/api/v1/tasks/{id}", { params: { path: { id: oatMilk.id } } });
+const bike = await create("Fix the bike", "high", ["Home"], null);
+const brief = await create("Gone before the poll", "low", [], null);
+await api.DELETE("/api/v1/tasks/{id}", { params: { path: { id: brief.id } } });
+await api.PATCH("/api/v1/tasks/{id}", { params: { path: { id: passport.id } }, body: { title: "Renew the passport" } });
+await api.PATCH("/api/v1/tasks/{id}", { params: { path: { id: passport.id } }, body: { priority: "high" } });
+const changedStatuses = await poll(state, 2);
+assert.ok(changedStatuses.length > 1 && changedStatuses.every((status) => status === 200), `${changedStatuses}`);
+assert.deepEqual(state.tasks, await everyTask());
+assert.equal(state.tasks.has(oatMilk.id), false);
+assert.equal(state.tasks.get(passport.id)?.priority, "high");
+
+// Nothing new: one empty page with the same cursor, then 304 while nothing changes.
+const caughtUp = state.cursor;
+assert.deepEqual(await poll(state), [200]);
+assert.equal(state.cursor, caughtUp);
+assert.deepEqual(await poll(state), [304]);
+const notModified = await api.GET("/api/v1/changes", {
+  params: { query: { cursor: state.cursor }, header: { "If-None-Match": state.etag } },
+});
+assert.equal(notModified.response.status, 304);
+assert.equal(notModified.data, undefined);
+assert.equal(notModified.response.headers.get("ETag"), state.etag);
+await api.DELETE("/api/v1/tasks/{id}", { params: { path: { id: bike.id } } });
+assert.deepEqual(await poll(state), [200]);
+assert.deepEqual(state.tasks, await everyTask());
+
+// A page lost half-way: the pages applied before it stay applied, and the next sync goes on from there.
+const resumed: SyncState = { tasks: new Map() };
+let requests = 0;
+const dropSecond: Middleware = {
+  onRequest() {
+    if (++requests === 2) throw new TypeError("fetch failed");
+  },
+};
+api.use(dropSecond);
+await assert.rejects(sync(api, resumed, 2), TypeError);
+api.eject(dropSecond);
+assert.equal(resumed.tasks.size, 2);
+assert.ok(resumed.cursor);
+await sync(api, resumed, 2);
+assert.deepEqual(resumed.tasks, state.tasks);
+
+// 410 (changes after the cursor purged): a sync from scratch, which drops what was deleted meanwhile.
+state.tasks.set(bike.id, bike);
+let expired = 0;
+const expireCursor: Middleware = {
+  onRequest({ request }) {
+    if (!new URL(request.url).searchParams.has("cursor")) return undefined;
+    expired++;
+    api.eject(expireCursor);
+    const body: ApiError = { status: 410, code: "cursor_expired", message: "Start again without a cursor." };
+    return Response.json(body, { status: 410 });
+  },
+};
+api.use(expireCursor);
+await sync(api, state);
+assert.equal(expired, 1);
+assert.deepEqual(state.tasks, await everyTask());
+assert.equal(state.tasks.has(bike.id), false);
+
+// A kind this client does not know (a later version's) is skipped; the changes after it still apply.
+const reminder = { kind: "reminder", id: passport.id, remind_at: "2026-12-01T08:00:00Z" } as unknown as Change;
+const copy: SyncState = { tasks: new Map(state.tasks) };
+applyPage(copy, { changes: [reminder, { kind: "delete", id: plumber.id }], cursor: "next", has_more: false });
+assert.deepEqual(copy.tasks.get(passport.id), state.tasks.get(passport.id));
+assert.equal(copy.tasks.has(plumber.id), false);
+assert.equal(copy.tasks.size, state.tasks.size - 1);
+assert.equal(copy.cursor, "next");
 
 console.log("scenario passed");
