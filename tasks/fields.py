@@ -1,17 +1,20 @@
 """The task's own DRF fields: what a client writes, parsed strictly. They only parse: a task's JSON
 is built whole by represent_task (tasks/representation.py), never field by field."""
 
+import functools
 import re
 import unicodedata
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import available_timezones
 
 from django.db import models
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from tasks.models import Priority, Tag, Task
+from tasks.models import Priority, RepeatFrom, Tag, Task
+from tasks.recurrence import MAX_RULE_LENGTH, RuleError, parse_rule
 
 
 def max_length(model: type[models.Model], name: str) -> int:
@@ -107,6 +110,70 @@ class OffsetDateTimeField(serializers.Field):
         if moment is None:
             self.fail("invalid")
         return moment
+
+
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    # Only names from the zone database: ZoneInfo() alone would also open other files under its path.
+    return frozenset(available_timezones())
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "maxLength": 64,
+        "default": "UTC",
+        "example": "Europe/Berlin",
+        "description": "The IANA time zone the series is computed in, so a 09:00 task stays at 09:00 local "
+        "time across DST changes.",
+    }
+)
+class TimeZoneField(serializers.Field):
+    default_error_messages = {"invalid": "Unknown time zone. Send an IANA name, e.g. Europe/Paris."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str) or data not in time_zone_names():
+            self.fail("invalid")
+        return data
+
+
+@extend_schema_field({"type": "string", "enum": list(RepeatFrom), "default": RepeatFrom.DUE})
+class RepeatFromField(serializers.Field):
+    default_error_messages = {"invalid": "Must be one of: due, completion."}
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str) or data not in RepeatFrom.values:
+            self.fail("invalid")
+        return data
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "nullable": True,
+        "maxLength": MAX_RULE_LENGTH,
+        "example": "FREQ=WEEKLY;BYDAY=MO,WE",
+        "description": "An RFC 5545 RRULE value, with or without `RRULE:` (returned without it, upper-case). "
+        "Parts: `FREQ` (DAILY, WEEKLY, MONTHLY, YEARLY), `INTERVAL` (1-1000), `BYDAY` (`MO,WE`; with "
+        "MONTHLY or YEARLY an ordinal like `-1FR` or `2TU`), `BYMONTHDAY` (1-31, -1 to -31), `BYMONTH` "
+        "(1-12), and `COUNT` (1-1000) or `UNTIL` (`YYYYMMDDTHHMMSSZ`), not both. Needs `due_at`; `UNTIL` "
+        "not before it. With `repeat_from: completion` only FREQ, INTERVAL, COUNT and UNTIL. Completing "
+        "an occurrence creates the next one (`next_occurrence`).",
+    }
+)
+class RecurrenceField(serializers.Field):
+    """A rule the API can expand (tasks/recurrence.py), or null; the error names the part at fault."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_null=True, **kwargs)
+
+    def to_internal_value(self, data: object) -> str:
+        if not isinstance(data, str):
+            raise ValidationError("Must be an RRULE string, e.g. FREQ=WEEKLY;BYDAY=MO, or null.")
+        try:
+            return parse_rule(data).text
+        except RuleError as error:
+            raise ValidationError(str(error)) from None
 
 
 def has_control_character(text: str) -> bool:

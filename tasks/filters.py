@@ -192,6 +192,27 @@ class DueFilter(BaseFilterBackend):
         ]
 
 
+class RecurrenceAndReminderFilter(BaseFilterBackend):
+    """`recurring` (the task has a rule) and `has_reminder` (it has a `remind_at`)."""
+
+    FLAGS = {"recurring": "recurrence__isnull", "has_reminder": "remind_at__isnull"}
+
+    def filter_queryset(
+        self, request: Request, queryset: QuerySet[AnyModel, Row], view: APIView
+    ) -> QuerySet[AnyModel, Row]:
+        for name, lookup in self.FLAGS.items():
+            value = boolean_parameter(request, name)
+            if value is not None:
+                queryset = queryset.filter(**{lookup: not value})
+        return queryset
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        return [
+            boolean_schema("recurring", "Only recurring tasks (true) or one-off ones (false)."),
+            boolean_schema("has_reminder", "Only tasks with (true) or without (false) a `remind_at`."),
+        ]
+
+
 class LiteralSearchFilter(SearchFilter):
     """Matches the whole text, case-insensitively; DRF's default splits it into words."""
 

@@ -118,7 +118,8 @@ class Task(models.Model):
     version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
     # A recurring task: an RFC 5545 RRULE (tasks/recurrence.py), expanded in `time_zone` from `due_at`
     # or from the completion (`repeat_from`). Completing an occurrence creates its successor once.
-    recurrence = models.CharField(max_length=500, null=True, blank=True)
+    # Null, not "", when a task does not repeat: the API's value, and what `recurring` filters on.
+    recurrence = models.CharField(max_length=500, null=True, blank=True)  # noqa: DJ001
     time_zone = models.CharField(max_length=64, default="UTC", db_default="UTC")
     repeat_from = models.CharField(
         max_length=10, choices=RepeatFrom, default=RepeatFrom.DUE, db_default=RepeatFrom.DUE

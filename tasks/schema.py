@@ -18,10 +18,11 @@ from rest_framework.exceptions import APIException
 from tasks.conditional import PreconditionFailed
 from tasks.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
 from tasks.serializers import TaskSerializer
+from tasks.services import CannotSkip
 from todo_api.errors import error_body
 from todo_api.schema import ErrorDocumentingAutoSchema, ErrorSerializer, Schema
 
-TASK_WRITES = {"update", "partial_update", "destroy", "complete"}
+TASK_WRITES = {"update", "partial_update", "destroy", "complete", "skip"}
 READS = {"retrieve", "list"}
 
 
@@ -85,6 +86,10 @@ def error_response(exception: type[APIException], description: str) -> OpenApiRe
         examples=[OpenApiExample(exception.default_code, value=example, status_codes=[status])],
     )
 
+
+SKIP_REFUSED = error_response(
+    CannotSkip, "The task is completed, does not repeat, or its series has ended: nothing changed."
+)
 
 EXTRA_RESPONSES: dict[str, dict[str, OpenApiResponse | None]] = {
     "read": {"304": None},
@@ -166,6 +171,14 @@ task_viewset_schema = extend_schema_view(
     destroy=extend_schema(
         operation_id="deleteTask", summary="Delete a task", description="Deletes the task for good."
     ),
+    skip=extend_schema(
+        operation_id="skipTask",
+        summary="Skip to the next occurrence",
+        description="Moves an open recurring task to its next occurrence, the first after its current "
+        "`due_at`; `remind_at` moves with it and the reminder is armed again. Takes no body.",
+        request=None,
+        responses={200: TaskSerializer, 409: SKIP_REFUSED},
+    ),
 )
 
 IGNORED_FIELDS_HEADER = OpenApiParameter(
@@ -218,6 +231,13 @@ user_task_viewset_schema = extend_schema_view(
         operation_id="compatDeleteTask",
         summary="Delete a task",
         description="As `DELETE /api/v1/tasks/{id}`.",
+    ),
+    skip=extend_schema(
+        operation_id="compatSkipTask",
+        summary="Skip to the next occurrence",
+        description="As `POST /api/v1/tasks/{id}/skip`.",
+        request=None,
+        responses={200: TaskSerializer, 409: SKIP_REFUSED},
     ),
     complete=extend_schema(
         operation_id="compatToggleTaskCompleted",

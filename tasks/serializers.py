@@ -16,14 +16,18 @@ from tasks.fields import (
     TITLE_MAX_LENGTH,
     OffsetDateTimeField,
     PriorityField,
+    RecurrenceField,
+    RepeatFromField,
     StrictBooleanField,
     StrictCharField,
     TagNamesField,
+    TimeZoneField,
 )
-from tasks.models import Task
+from tasks.models import RepeatFrom, Task
+from tasks.recurrence import series_errors
 from tasks.representation import TASK_COLUMNS, TASK_FIELDS, represent_task
 
-READ_ONLY_FIELDS = ["id", "completed_at", "created_at", "updated_at"]
+READ_ONLY_FIELDS = ["id", "completed_at", "reminded_at", "next_occurrence", "created_at", "updated_at"]
 # Names other todo apps give these fields, for the "did you mean" of an unknown field.
 FIELD_ALIASES = {
     "due": "due_at",
@@ -102,6 +106,27 @@ class TaskSerializer(serializers.ModelSerializer):
     priority = PriorityField(required=False)
     due_at = OffsetDateTimeField(required=False, help_text=f"When the task is due, or null. {DATETIME_HINT}")
     tags = TagNamesField(required=False)
+    recurrence = RecurrenceField(required=False)
+    time_zone = TimeZoneField(required=False)
+    repeat_from = RepeatFromField(
+        required=False,
+        help_text="`due`: the next occurrence is the series' first after the due date (or after the "
+        "completion, when later). `completion`: INTERVAL days, weeks, months or years after the day "
+        "it is completed, at the same local time.",
+    )
+    remind_at = OffsetDateTimeField(
+        required=False,
+        help_text="When to remind you, or null; returned in UTC. Moving it to another instant re-arms "
+        f"the reminder. {DATETIME_HINT}",
+    )
+    reminded_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the reminder fired; null until it has."
+    )
+    next_occurrence = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="The id of the task created when this occurrence of a recurring task was completed.",
+    )
 
     class Meta:
         model = Task
@@ -120,6 +145,22 @@ class TaskSerializer(serializers.ModelSerializer):
         if unknown and self.reject_unknown_fields:
             raise ValidationError({name: [unknown_field_message(name)] for name in unknown})
         self.ignored_fields = unknown
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """The series as the write would leave it: what is sent, else what the task has."""
+
+        def after_write(name: str) -> Any:
+            return attrs[name] if name in attrs else getattr(self.instance, name, None)
+
+        errors = series_errors(
+            rule_text=after_write("recurrence"),
+            due_at=after_write("due_at"),
+            from_completion=after_write("repeat_from") == RepeatFrom.COMPLETION,
+            clearing_due="due_at" in attrs and "recurrence" not in attrs,
+        )
+        if errors:
+            raise ValidationError(errors)
+        return attrs
 
     def to_representation(self, instance: Task) -> dict[str, Any]:
         values = {name: getattr(instance, name) for name in TASK_COLUMNS}

@@ -8,13 +8,17 @@ commands call these; serializers only validate and represent.
 
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
+from http import HTTPStatus
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
 from django.utils import timezone
+from rest_framework.exceptions import APIException
 
 from authbridge.models import User
-from tasks.models import Change, Tag, Task
+from tasks.models import Change, RepeatFrom, Tag, Task
+from tasks.recurrence import Occurrence, next_occurrence, parse_rule, shifted
 
 # The versions of a task a write may change (an If-Match's), or None for any.
 Versions = Collection[int] | None
@@ -60,18 +64,18 @@ def task_update(
     and the new owner's gains it."""
     completed = fields.pop("completed", None)
     previous_owner = task.owner_id
-    written = write(task, lambda row: {**fields, **completion(row.completed, completed)}, versions)
+    written = write(
+        task,
+        lambda row: {**fields, **completion(row.completed, completed), **series_reset(row, fields)},
+        versions,
+    )
     if tags is not None:
         task.tag_names = write_tags(task, tags)  # type: ignore[attr-defined]  # as TagNames names it
     if task.owner_id != previous_owner:
-        record_changes(
-            [
-                (previous_owner, task.pk, Change.Action.DELETED),
-                (task.owner_id, task.pk, Change.Action.CREATED),
-            ]
-        )
+        moved = [(previous_owner, Change.Action.DELETED), (task.owner_id, Change.Action.CREATED)]
+        record_changes([(owner_id, task.pk, action) for owner_id, action in moved])
     else:
-        record_changes([(task.owner_id, task.pk, action_of(written))])
+        record_changes([(task.owner_id, task.pk, action_of(written)), *follow_up(task, written)])
     return task
 
 
@@ -80,8 +84,90 @@ def task_toggle(task: Task, *, versions: Versions = None) -> Task:
     """Flips `completed` of the row as it is, so concurrent toggles lose no update; `completed_at`
     follows from the row's own old value, not from what this request read."""
     written = write(task, lambda row: completion(row.completed, not row.completed), versions)
-    record_changes([(task.owner_id, task.pk, action_of(written))])
+    record_changes([(task.owner_id, task.pk, action_of(written)), *follow_up(task, written)])
     return task
+
+
+class CannotSkip(APIException):
+    """The task is completed, does not repeat, or its series has ended: the API's 409 as it stands."""
+
+    status_code = HTTPStatus.CONFLICT
+    default_code = "cannot_skip"
+    default_detail = "Only an open recurring task whose series goes on can skip to its next occurrence."
+
+
+@transaction.atomic
+def task_skip(task: Task, *, versions: Versions = None) -> Task:
+    """Moves an open recurring task to its next occurrence, the first after its current `due_at`,
+    its reminder moving with it and re-armed."""
+
+    def to_next_occurrence(row: Task) -> dict[str, Any]:
+        if row.completed or row.recurrence is None or row.due_at is None:
+            raise CannotSkip()
+        following = successor_of(row, after=row.due_at)
+        if following is None:
+            raise CannotSkip()
+        return {
+            "due_at": following.due_at,
+            "occurrence": following.number,
+            "remind_at": shifted(row.remind_at, row.due_at, following.due_at),
+            "reminded_at": None,
+        }
+
+    write(task, to_next_occurrence, versions)
+    record_changes([(task.owner_id, task.pk, Change.Action.UPDATED)])
+    return task
+
+
+def series_reset(row: Task, fields: dict[str, Any]) -> dict[str, Any]:
+    """A reminder moved to another instant is armed again; a new rule starts its series here."""
+    reset: dict[str, Any] = {}
+    if "remind_at" in fields and fields["remind_at"] != row.remind_at:
+        reset["reminded_at"] = None
+    if "recurrence" in fields and fields["recurrence"] != row.recurrence:
+        reset["occurrence"] = 1
+    return reset
+
+
+def successor_of(task: Task, *, after: datetime) -> Occurrence | None:
+    """The occurrence of `task`'s series that follows it, for a completion or skip at `after`."""
+    assert task.recurrence is not None and task.due_at is not None  # the serializer's rule
+    from_completion = task.repeat_from == RepeatFrom.COMPLETION
+    return next_occurrence(
+        parse_rule(task.recurrence),
+        ZoneInfo(task.time_zone),
+        due_at=task.due_at,
+        number=task.occurrence,
+        after=after if from_completion else max(after, task.due_at),
+        from_completion=from_completion,
+    )
+
+
+def follow_up(task: Task, written: dict[str, Any]) -> list[tuple[int, int, Change.Action]]:
+    """The successor of a recurring occurrence this write completed, created once: the write holds
+    the row, and `next_occurrence` stays set when the task is reopened and completed again."""
+    if not (written.get("completed") is True and task.recurrence and task.next_occurrence is None):
+        return []
+    following = successor_of(task, after=written["completed_at"])
+    if following is None:
+        return []
+    successor = Task.objects.create(
+        owner_id=task.owner_id,
+        title=task.title,
+        description=task.description,
+        priority=task.priority,
+        recurrence=task.recurrence,
+        time_zone=task.time_zone,
+        repeat_from=task.repeat_from,
+        occurrence=following.number,
+        due_at=following.due_at,
+        remind_at=shifted(task.remind_at, task.due_at, following.due_at),
+    )
+    successor.tags.add(*task.tags.all())
+    # Part of the completing write, whose version the response's ETag already names.
+    Task.objects.filter(pk=task.pk).update(next_occurrence=successor.pk, version=task.version)
+    task.next_occurrence = successor.pk
+    return [(task.owner_id, successor.pk, Change.Action.CREATED)]
 
 
 @transaction.atomic

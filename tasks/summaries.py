@@ -1,8 +1,7 @@
 """What the caller's tasks add up to: their tags with counts, and dashboard statistics."""
 
-import functools
 from datetime import datetime, time, timedelta, tzinfo
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -15,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from authbridge.authentication import caller
+from tasks.fields import time_zone_names
 from tasks.models import Priority, Tag, Task, overdue_at
 from tasks.permissions import PathUserIsCaller
 from tasks.representation import sorted_names
@@ -35,12 +35,6 @@ def day_bounds(zone: tzinfo, now: datetime) -> tuple[datetime, datetime]:
     today = now.astimezone(zone).date()
     start = datetime.combine(today, time(), tzinfo=zone)
     return start, datetime.combine(today + timedelta(days=1), time(), tzinfo=zone)
-
-
-@functools.cache
-def time_zone_names() -> frozenset[str]:
-    # Only names from the zone database: ZoneInfo() alone would also open other files under its path.
-    return frozenset(available_timezones())
 
 
 def time_zone(name: str) -> ZoneInfo:

@@ -24,6 +24,7 @@ from tasks.filters import (
     DueFilter,
     LiteralSearchFilter,
     PriorityFilter,
+    RecurrenceAndReminderFilter,
     StrictOrderingFilter,
     TagFilter,
 )
@@ -34,7 +35,7 @@ from tasks.permissions import PathUserIsCaller
 from tasks.representation import represent_tasks, task_rows
 from tasks.schema import TaskSchema, task_viewset_schema, user_task_viewset_schema
 from tasks.serializers import CompatTaskSerializer, TaskSerializer
-from tasks.services import task_create, task_delete, task_toggle, task_update
+from tasks.services import task_create, task_delete, task_skip, task_toggle, task_update
 
 PAGE_PARAMETERS = {"limit", "offset"}
 
@@ -82,6 +83,7 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
         PriorityFilter,
         TagFilter,
         DueFilter,
+        RecurrenceAndReminderFilter,
         LiteralSearchFilter,
         StrictOrderingFilter,
     ]
@@ -127,6 +129,12 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
 
     def perform_destroy(self, instance: Task) -> None:
         task_delete(instance, versions=self.allowed_versions())
+
+    @action(detail=True, methods=["post"])
+    def skip(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Moves a recurring task to its next occurrence and returns it."""
+        task = task_skip(self.get_object(), versions=self.allowed_versions())
+        return Response(self.get_serializer(task).data)
 
     def get_success_headers(self, data: Any) -> dict[str, str]:
         route_kwargs = {**self.kwargs, "pk": data["id"]}

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 ENDPOINTS = {
     "/api/v1/tasks": {"get", "post"},
     "/api/v1/tasks/{id}": {"get", "put", "patch", "delete"},
+    "/api/v1/tasks/{id}/skip": {"post"},
     "/api/v1/me": {"get"},
     "/api/v1/tags": {"get"},
     "/api/v1/stats": {"get"},
@@ -23,6 +24,7 @@ ENDPOINTS = {
     "/api/{user_id}/tasks": {"get", "post"},
     "/api/{user_id}/tasks/{id}": {"get", "put", "patch", "delete"},
     "/api/{user_id}/tasks/{id}/complete": {"patch"},
+    "/api/{user_id}/tasks/{id}/skip": {"post"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }
@@ -107,12 +109,15 @@ def expected_errors(method, path):
         statuses.add("400")  # its query parameters
     if path == "/api/v1/changes":
         statuses.add("410")  # a cursor from before changes the retention removed
-    if method in ("post", "put", "patch") and not path.endswith("/complete"):
+    takes_no_body = path.endswith(("/complete", "/skip"))
+    if method in ("post", "put", "patch") and not takes_no_body:
         statuses |= {"400", "411", "413", "415"}
     if "{id}" in path:
         statuses.add("404")
-    if method == "post":
+    if method == "post" and not takes_no_body:
         statuses |= {"409", "422"}  # Idempotency-Key in progress, or reused with another body
+    if path.endswith("/skip"):
+        statuses |= {"409", "412"}  # not a recurring open task; If-Match names another version
     if method in ("put", "patch", "delete"):
         statuses.add("412")  # If-Match names another version
     return statuses

@@ -68,6 +68,12 @@ def test_it_lists_the_callers_tasks_newest_first_in_a_page(alice, alice_user, sl
                 "priority": "medium",
                 "due_at": None,
                 "tags": [],
+                "recurrence": None,
+                "time_zone": "UTC",
+                "repeat_from": "due",
+                "remind_at": None,
+                "reminded_at": None,
+                "next_occurrence": None,
                 "created_at": iso,
                 "updated_at": iso,
             }

@@ -21,7 +21,9 @@ def statements(client, method, path, body=None):
 
     with connection.execute_wrapper(spy):
         response = getattr(client, method)(path, body, format="json")
-    assert response.status_code in (HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.NO_CONTENT), response.content
+    assert response.status_code in (HTTPStatus.OK, HTTPStatus.CREATED, HTTPStatus.NO_CONTENT), (
+        response.content
+    )
     return seen
 
 

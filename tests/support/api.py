@@ -23,6 +23,12 @@ def as_json(task):
         "priority": task.get_priority_display(),
         "due_at": iso(task.due_at),
         "tags": sorted((tag.name for tag in task.tags.all()), key=str.casefold),
+        "recurrence": task.recurrence,
+        "time_zone": task.time_zone,
+        "repeat_from": task.repeat_from,
+        "remind_at": iso(task.remind_at),
+        "reminded_at": iso(task.reminded_at),
+        "next_occurrence": task.next_occurrence,
         "created_at": iso(task.created_at),
         "updated_at": iso(task.updated_at),
     }
