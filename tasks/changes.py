@@ -134,8 +134,8 @@ def task_listing(owner: User, cursor: Cursor, limit: int) -> Page:
 
 
 def changes_after(owner: User, cursor: Cursor, limit: int) -> Page:
-    """The changes after the cursor's position, each task once, with its state as it is now (its
-    later changes, if any, follow on a later page)."""
+    """The changes after the cursor's position: each task once, with its state as it is now (its
+    later changes, if any, follow on a later page), and after it each reminder that fired."""
     rows = CHANGES_AFTER.dicts(limit + 1, owner=owner.pk, after=cursor.position)
     if rows and rows[0]["action"] == Change.Action.PURGED:
         raise CursorExpired()
@@ -143,17 +143,25 @@ def changes_after(owner: User, cursor: Cursor, limit: int) -> Page:
     rows = rows[:limit]
     if not rows:
         return Page([], cursor, has_more=False)
-    last_position = {row["task_id"]: row["id"] for row in rows}
+    last_change = {row["task_id"]: row["id"] for row in rows}
+    reminded = {row["task_id"]: row["id"] for row in rows if row["action"] == Change.Action.REMINDED}
     current = {
         task["id"]: task
-        for task in represent_tasks(task_rows(Task.objects.owned_by(owner).filter(pk__in=last_position)))
+        for task in represent_tasks(task_rows(Task.objects.owned_by(owner).filter(pk__in=last_change)))
     }
-    changes = [
-        {"kind": "upsert", "id": task_id, "task": current[task_id]}
+    # (position, then the state before the reminder at the same position, the entry)
+    entries = [
+        (position, 0, {"kind": "upsert", "id": task_id, "task": current[task_id]})
         if task_id in current
-        else {"kind": "delete", "id": task_id}
-        for task_id in sorted(last_position, key=last_position.__getitem__)
+        else (position, 0, {"kind": "delete", "id": task_id})
+        for task_id, position in last_change.items()
     ]
+    entries += [
+        (position, 1, {"kind": "reminder", "id": task_id, "task": current[task_id]})
+        for task_id, position in reminded.items()
+        if task_id in current
+    ]
+    changes = [entry for _, _, entry in sorted(entries, key=lambda item: item[:2])]
     return Page(changes, Cursor(owner.pk, rows[-1]["id"]), has_more)
 
 

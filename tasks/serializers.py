@@ -65,26 +65,28 @@ def unknown_field_message(name: str) -> str:
     return f'Unknown field. Did you mean "{suggestion}"?'
 
 
-@extend_schema_serializer(
-    examples=[
-        OpenApiExample(
-            "A task",
-            value={
-                "id": 42,
-                "title": "Renew passport",
-                "description": "Photos first",
-                "completed": False,
-                "completed_at": None,
-                "priority": "high",
-                "due_at": "2026-12-01T17:00:00Z",
-                "tags": ["Errands", "Paperwork"],
-                "created_at": "2026-11-27T09:30:00Z",
-                "updated_at": "2026-11-27T09:30:00Z",
-            },
-            response_only=True,
-        ),
-    ]
-)
+# A weekly task with a reminder, as the API returns it: the schema's example, and the feed's.
+TASK_EXAMPLE = {
+    "id": 42,
+    "title": "Renew passport",
+    "description": "Photos first",
+    "completed": False,
+    "completed_at": None,
+    "priority": "high",
+    "due_at": "2026-12-07T08:00:00Z",
+    "tags": ["Errands", "Paperwork"],
+    "recurrence": "FREQ=WEEKLY;BYDAY=MO",
+    "time_zone": "Europe/Berlin",
+    "repeat_from": "due",
+    "remind_at": "2026-12-07T07:30:00Z",
+    "reminded_at": None,
+    "next_occurrence": None,
+    "created_at": "2026-11-27T09:30:00Z",
+    "updated_at": "2026-11-27T09:30:00Z",
+}
+
+
+@extend_schema_serializer(examples=[OpenApiExample("A task", value=TASK_EXAMPLE, response_only=True)])
 class TaskSerializer(serializers.ModelSerializer):
     """A task. A body field a task does not have is a 400 that names it (and the field probably
     meant); read-only fields (id, timestamps, completed_at) are ignored whatever their value, so a
@@ -228,6 +230,14 @@ class UpsertChangeSerializer(serializers.Serializer):
     task = TaskSerializer(help_text="The task as it is now, as `GET /api/v1/tasks/{id}` returns it.")
 
 
+class ReminderChangeSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(
+        choices=["reminder"], help_text="The task's reminder fired (`reminded_at`): tell the user."
+    )
+    id = serializers.IntegerField(help_text="The task's `id`.")
+    task = TaskSerializer(help_text="The task as it is now; put it in your copy as for an upsert.")
+
+
 class DeleteChangeSerializer(serializers.Serializer):
     kind = serializers.ChoiceField(choices=["delete"], help_text="Remove this task from your copy.")
     id = serializers.IntegerField(help_text="The task's `id`.")
@@ -243,16 +253,24 @@ class DeleteChangeSerializer(serializers.Serializer):
                         "kind": "upsert",
                         "id": 42,
                         "task": {
-                            "id": 42,
-                            "title": "Renew passport",
-                            "description": "Photos first",
+                            **TASK_EXAMPLE,
                             "completed": True,
-                            "completed_at": "2026-12-02T08:15:00Z",
-                            "priority": "high",
-                            "due_at": "2026-12-01T17:00:00Z",
-                            "tags": ["Errands", "Paperwork"],
-                            "created_at": "2026-11-27T09:30:00Z",
-                            "updated_at": "2026-12-02T08:15:00Z",
+                            "completed_at": "2026-12-07T08:15:00Z",
+                            "reminded_at": "2026-12-07T07:30:01Z",
+                            "next_occurrence": 43,
+                            "updated_at": "2026-12-07T08:15:00Z",
+                        },
+                    },
+                    {
+                        "kind": "upsert",
+                        "id": 43,
+                        "task": {
+                            **TASK_EXAMPLE,
+                            "id": 43,
+                            "due_at": "2026-12-14T08:00:00Z",
+                            "remind_at": "2026-12-14T07:30:00Z",
+                            "created_at": "2026-12-07T08:15:00Z",
+                            "updated_at": "2026-12-07T08:15:00Z",
                         },
                     },
                     {"kind": "delete", "id": 17},
@@ -266,11 +284,16 @@ class DeleteChangeSerializer(serializers.Serializer):
 class ChangePageSerializer(serializers.Serializer):
     changes = PolymorphicProxySerializer(
         component_name="Change",
-        serializers={"upsert": UpsertChangeSerializer, "delete": DeleteChangeSerializer},
+        serializers={
+            "upsert": UpsertChangeSerializer,
+            "delete": DeleteChangeSerializer,
+            "reminder": ReminderChangeSerializer,
+        },
         resource_type_field_name="kind",
         many=True,
-        help_text="Oldest first; apply them in order. Each task appears at most once per page. Ignore a "
-        "`kind` you do not know: later versions add kinds (e.g. `reminder`).",
+        help_text="Oldest first; apply them in order. A task's state appears once per page, followed "
+        "by a `reminder` if its reminder fired. Ignore a `kind` you do not know: later versions may add "
+        "kinds.",
     )
     cursor = serializers.CharField(
         help_text="Send it back as `cursor` for what changes next. Opaque; with nothing new it is the "

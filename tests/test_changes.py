@@ -391,3 +391,28 @@ def test_the_admins_edits_appear(alice, staff):
     ]
     staff.post(f"/admin/tasks/task/{task['id']}/delete/", {"post": "yes"})
     assert poll(alice, page["cursor"])["changes"] == [{"kind": "delete", "id": task["id"]}]
+
+
+def test_a_reminder_that_fired_follows_the_tasks_state(alice):
+    task = create(alice, due_at="2026-12-01T17:00:00Z", remind_at="2026-12-01T16:30:00Z")
+    _, cursor, _ = sync(alice)
+    remind_at = Task.objects.get(pk=task["id"]).remind_at
+
+    assert services.task_remind(task["id"], remind_at, now=timezone.now())
+    page = poll(alice, cursor)
+
+    current = alice.get(f"/api/v1/tasks/{task['id']}").json()
+    assert current["reminded_at"] is not None
+    assert page["changes"] == [
+        {"kind": "upsert", "id": task["id"], "task": current},
+        {"kind": "reminder", "id": task["id"], "task": current},
+    ]
+
+
+def test_a_reminder_of_a_task_deleted_since_is_left_out(alice):
+    task = create(alice, due_at="2026-12-01T17:00:00Z", remind_at="2026-12-01T16:30:00Z")
+    _, cursor, _ = sync(alice)
+    services.task_remind(task["id"], Task.objects.get(pk=task["id"]).remind_at, now=timezone.now())
+    alice.delete(f"/api/v1/tasks/{task['id']}")
+
+    assert poll(alice, cursor)["changes"] == [{"kind": "delete", "id": task["id"]}]
