@@ -9,10 +9,12 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
-from tasks.fields import TagNamesField
-from tasks.models import Tag, Task, overdue_at
+from tasks.fields import RecurrenceField, TagNamesField, TimeZoneField
+from tasks.models import RepeatFrom, Tag, Task, overdue_at
+from tasks.recurrence import series_errors
 from tasks.representation import sorted_names
 from tasks.services import (
     tag_delete,
@@ -87,19 +89,62 @@ class TaskAdminForm(forms.ModelForm):
 
     class Meta:
         model = Task
-        fields = ["owner", "title", "description", "priority", "due_at", "completed"]
+        fields = [
+            "owner",
+            "title",
+            "description",
+            "priority",
+            "due_at",
+            "completed",
+            "recurrence",
+            "time_zone",
+            "repeat_from",
+            "remind_at",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Left out, as the API lets them be: the defaults.
+        self.fields["time_zone"].required = self.fields["repeat_from"].required = False
         if self.instance.pk:
             self.initial["tag_names"] = "\n".join(sorted_names(tag.name for tag in self.instance.tags.all()))
 
-    def clean_tag_names(self) -> list[str]:
-        lines = [line for line in self.cleaned_data["tag_names"].splitlines() if line.strip()]
+    def clean_recurrence(self) -> str | None:
+        return self.api_value(RecurrenceField(), self.cleaned_data["recurrence"] or None)
+
+    def clean_time_zone(self) -> str:
+        return self.api_value(TimeZoneField(), self.cleaned_data["time_zone"] or "UTC")
+
+    def clean_repeat_from(self) -> str:
+        return self.cleaned_data["repeat_from"] or RepeatFrom.DUE
+
+    def clean(self) -> dict[str, Any]:
+        """The series as the API checks it (tasks/recurrence.py)."""
+        super().clean()
+        cleaned = self.cleaned_data
+        errors = series_errors(
+            rule_text=cleaned.get("recurrence"),
+            due_at=cleaned.get("due_at"),
+            from_completion=cleaned.get("repeat_from") == RepeatFrom.COMPLETION,
+            clearing_due="due_at" in self.changed_data and "recurrence" not in self.changed_data,
+        )
+        for field, messages in errors.items():
+            self.add_error(field, messages)
+        return cleaned
+
+    @staticmethod
+    def api_value(field: serializers.Field, value: object) -> Any:
+        """The value as the API's field takes it, its refusal as the form's."""
+        if value is None:
+            return None
         try:
-            return TagNamesField().to_internal_value(lines)
+            return field.run_validation(value)
         except ValidationError as error:
             raise forms.ValidationError(error.detail) from error
+
+    def clean_tag_names(self) -> list[str]:
+        lines = [line for line in self.cleaned_data["tag_names"].splitlines() if line.strip()]
+        return self.api_value(TagNamesField(), lines)
 
 
 @admin.register(Task)
@@ -128,12 +173,18 @@ class TaskAdmin(admin.ModelAdmin):
         "priority",
         "due_at",
         "tag_names",
+        "recurrence",
+        "time_zone",
+        "repeat_from",
+        "remind_at",
         "completed",
         "completed_at",
+        "reminded_at",
+        "next_occurrence",
         "created_at",
         "updated_at",
     )
-    readonly_fields = ("completed_at", "created_at", "updated_at")
+    readonly_fields = ("completed_at", "reminded_at", "next_occurrence", "created_at", "updated_at")
     # A COUNT(*) of the whole table on every page is slow on a big table; the filtered count stays.
     show_full_result_count = False
 
