@@ -173,12 +173,45 @@ assert.deepEqual(state.tasks, await everyTask());
 assert.equal(state.tasks.has(bike.id), false);
 
 // A kind this client does not know (a later version's) is skipped; the changes after it still apply.
-const reminder = { kind: "reminder", id: passport.id, remind_at: "2026-12-01T08:00:00Z" } as unknown as Change;
+const reminder = { kind: "archive", id: passport.id } as unknown as Change;
 const copy: SyncState = { tasks: new Map(state.tasks) };
 applyPage(copy, { changes: [reminder, { kind: "delete", id: plumber.id }], cursor: "next", has_more: false });
 assert.deepEqual(copy.tasks.get(passport.id), state.tasks.get(passport.id));
 assert.equal(copy.tasks.has(plumber.id), false);
 assert.equal(copy.tasks.size, state.tasks.size - 1);
 assert.equal(copy.cursor, "next");
+
+// A weekly task with a reminder: completing it creates the next occurrence a week on, reminder included.
+const weekly = await api.POST("/api/v1/tasks", {
+  body: {
+    title: "Team sync",
+    due_at: "2030-01-07T08:00:00Z", // a Monday, 09:00 in Berlin
+    recurrence: "RRULE:FREQ=WEEKLY;BYDAY=MO",
+    time_zone: "Europe/Berlin",
+    remind_at: "2030-01-07T07:45:00Z",
+    tags: ["Work"],
+  },
+});
+assert.equal(weekly.response.status, 201, JSON.stringify(weekly.error));
+assert.ok(weekly.data);
+assert.equal(weekly.data.recurrence, "FREQ=WEEKLY;BYDAY=MO");
+assert.equal(weekly.data.next_occurrence, null);
+const done = await api.PATCH("/api/v1/tasks/{id}", {
+  params: { path: { id: weekly.data.id } },
+  body: { completed: true },
+});
+assert.ok(done.data, JSON.stringify(done.error));
+assert.equal(done.data.completed, true);
+const nextId = done.data.next_occurrence;
+assert.ok(typeof nextId === "number");
+const successor = await api.GET("/api/v1/tasks/{id}", { params: { path: { id: nextId } } });
+assert.ok(successor.data, JSON.stringify(successor.error));
+assert.equal(successor.data.completed, false);
+assert.equal(successor.data.title, "Team sync");
+assert.equal(successor.data.due_at, "2030-01-14T08:00:00Z");
+assert.equal(successor.data.remind_at, "2030-01-14T07:45:00Z");
+assert.equal(successor.data.reminded_at, null);
+assert.deepEqual(successor.data.tags, ["Work"]);
+assert.equal(successor.data.recurrence, "FREQ=WEEKLY;BYDAY=MO");
 
 console.log("scenario passed");

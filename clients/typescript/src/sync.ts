@@ -11,6 +11,7 @@ export interface SyncState {
   tasks: Map<number, Task>; // by id: the same objects GET /api/v1/tasks returns
   cursor?: string; // of the last page applied; none: the next sync starts from scratch
   etag?: string; // of that page, for If-None-Match
+  onReminder?: (task: Task) => void; // a reminder fired: show a notification
 }
 
 /** Applies a page in order, then takes its cursor: a page lost half-way is simply fetched again. */
@@ -23,8 +24,12 @@ export function applyPage(state: SyncState, page: ChangePage): void {
       case "delete":
         state.tasks.delete(change.id);
         break;
+      case "reminder":
+        state.tasks.set(change.id, change.task);
+        state.onReminder?.(change.task);
+        break;
       default:
-        break; // a kind added after this client was built (a `reminder` is coming): not ours to apply
+        break; // a kind added after this client was built: not ours to apply
     }
   }
   state.cursor = page.cursor;
