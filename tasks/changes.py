@@ -166,9 +166,12 @@ def changes_after(owner: User, cursor: Cursor, limit: int) -> Page:
 
 
 def purge_before(cutoff: datetime) -> int:
-    """Removes changes recorded before `cutoff`; returns how many. Of each user's removed changes the
-    newest stays, as a PURGED marker: a cursor before it has lost changes and is answered 410."""
-    old = Change.objects.filter(recorded_at__lt=cutoff)
+    """Removes changes recorded before `cutoff`, but for events still waiting to be published;
+    returns how many. Of each user's removed changes the newest stays, as a PURGED marker: a cursor
+    before it has lost changes and is answered 410."""
+    old = Change.objects.filter(recorded_at__lt=cutoff).exclude(
+        event__isnull=False, published_at__isnull=True
+    )
     newest_old = old.values("owner").annotate(newest=Max("id")).values("newest")
     with transaction.atomic():
         deleted, _ = old.exclude(id__in=newest_old).delete()

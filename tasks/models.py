@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from rest_framework.utils.encoders import JSONEncoder
 
 from authbridge.models import User
 
@@ -170,7 +171,7 @@ class Task(models.Model):
 
 class Change(models.Model):
     """One committed write of one task, as its owner's change feed (GET /api/v1/changes) reads it and
-    as the event publisher will: who, which task, what happened, in the owner's order.
+    as the event publisher does: who, which task, what happened, in the owner's order.
 
     `id` is the position: tasks/services.py numbers a user's changes under a lock on the user's row,
     held until the write commits, so a user's changes commit in the order of their ids and a cursor
@@ -195,11 +196,23 @@ class Change(models.Model):
     task_id = models.BigIntegerField()
     action = models.CharField(max_length=16, choices=Action)
     recorded_at = models.DateTimeField()
+    # The event it becomes (docs/events.md), fixed at the write so a retry sends the same one: the
+    # task as it then was ({"task": ..., "traceparent": ...}). Null when events are off (EVENTS_ENABLED).
+    # DRF's encoder: timestamps as the API writes them (RFC 3339 in UTC, microseconds kept).
+    event = models.JSONField(null=True, blank=True, encoder=JSONEncoder)
+    # When the worker's publisher had a 2xx from Dapr for it.
+    published_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["owner", "id"], name="change_owner_position_idx"),
             models.Index(fields=["recorded_at"], name="change_recorded_idx"),
+            # The publisher's queue: events not yet out, in order.
+            models.Index(
+                fields=["id"],
+                name="change_unpublished_idx",
+                condition=models.Q(event__isnull=False, published_at__isnull=True),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -6,12 +6,14 @@ commits has its change and one that rolls back has none. The API's views, the ad
 commands call these; serializers only validate and represent.
 """
 
+import functools
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.exceptions import APIException
@@ -19,6 +21,8 @@ from rest_framework.exceptions import APIException
 from authbridge.models import User
 from tasks.models import Change, RepeatFrom, Tag, Task
 from tasks.recurrence import Occurrence, next_occurrence, parse_rule, shifted
+from tasks.representation import represent_tasks, task_rows
+from todo_api.logging import traceparent_var
 
 # The versions of a task a write may change (an If-Match's), or None for any.
 Versions = Collection[int] | None
@@ -288,7 +292,7 @@ def touch_tasks(owner_id: int, task_ids: Iterable[int]) -> None:
 
 def record_changes(changes: Sequence[tuple[int, int, Change.Action]]) -> None:
     """Records (owner id, task id, action) changes in the caller's transaction, in one INSERT per
-    CHANGES_PER_STATEMENT of them.
+    CHANGES_PER_STATEMENT of them; with events on, each with its event, the task as the write left it.
 
     The INSERT first locks the owners' rows (on PostgreSQL; SQLite lets one writer in at a time), so
     a user's changes are numbered and committed one transaction at a time: every change of a user
@@ -298,19 +302,36 @@ def record_changes(changes: Sequence[tuple[int, int, Change.Action]]) -> None:
     """
     lock = connection.ops.for_update_sql(no_key=True) if connection.features.has_select_for_update else ""
     recorded_at = connection.ops.adapt_datetimefield_value(timezone.now())
+    event_field = Change._meta.get_field("event")
+    prepared = functools.partial(event_field.get_db_prep_save, connection=connection)
+    events = events_of(changes) if settings.EVENTS_ENABLED else {}
     for start in range(0, len(changes), CHANGES_PER_STATEMENT):
         batch = changes[start : start + CHANGES_PER_STATEMENT]
         owners = sorted({owner_id for owner_id, _, _ in batch})
         owner_list = ", ".join(["%s"] * len(owners))
-        rows = ", ".join(["(CAST(%s AS bigint), CAST(%s AS bigint), %s)"] * len(batch))
-        # Only placeholders and the models' own table names are put into the text.
+        # Typed, so a column of NULLs is one too (PostgreSQL reads an untyped VALUES column as text).
+        row = f"(CAST(%s AS bigint), CAST(%s AS bigint), %s, CAST(%s AS {event_field.db_type(connection)}))"
+        # Only placeholders, column types and the models' own table names are put into the text.
         sql = (
             f"WITH owner AS (SELECT id FROM {User._meta.db_table} "  # noqa: S608
             f"WHERE id IN ({owner_list}) ORDER BY id {lock}) "
-            f"INSERT INTO {Change._meta.db_table} (owner_id, task_id, action, recorded_at) "
-            "SELECT change.column1, change.column2, change.column3, %s "
-            f"FROM (VALUES {rows}) AS change JOIN owner ON owner.id = change.column1"
+            f"INSERT INTO {Change._meta.db_table} (owner_id, task_id, action, event, recorded_at) "
+            "SELECT change.column1, change.column2, change.column3, change.column4, %s "
+            f"FROM (VALUES {', '.join([row] * len(batch))}) AS change JOIN owner ON owner.id = change.column1"
         )
-        params = [*owners, recorded_at, *(value for change in batch for value in change)]
+        values = [
+            value
+            for owner_id, task_id, action in batch
+            for value in (owner_id, task_id, action, prepared(events.get(task_id)))
+        ]
         with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+            cursor.execute(sql, [*owners, recorded_at, *values])
+
+
+def events_of(changes: Sequence[tuple[int, int, Change.Action]]) -> dict[int, dict[str, Any]]:
+    """The event of each change by task id: the task as this transaction leaves it (none once
+    deleted), and the trace context of the request that wrote it."""
+    task_ids = {task_id for _, task_id, _ in changes}
+    tasks = {task["id"]: task for task in represent_tasks(task_rows(Task.objects.filter(pk__in=task_ids)))}
+    trace = {"traceparent": traceparent} if (traceparent := traceparent_var.get()) else {}
+    return {task_id: {"task": tasks.get(task_id), **trace} for task_id in task_ids}

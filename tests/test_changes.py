@@ -416,3 +416,18 @@ def test_a_reminder_of_a_task_deleted_since_is_left_out(alice):
     alice.delete(f"/api/v1/tasks/{task['id']}")
 
     assert poll(alice, cursor)["changes"] == [{"kind": "delete", "id": task["id"]}]
+
+
+def test_purging_keeps_events_not_yet_published(alice, settings):
+    settings.EVENTS_ENABLED = True
+    create(alice, "Published")
+    create(alice, "Waiting")
+    Change.objects.filter(event__task__title="Published").update(published_at=timezone.now())
+    age_changes(days=31)
+
+    purge_before(timezone.now() - timedelta(days=30))
+
+    assert list(Change.objects.order_by("id").values_list("action", "event__task__title")) == [
+        ("purged", "Published"),
+        ("created", "Waiting"),
+    ]

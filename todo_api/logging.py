@@ -19,6 +19,9 @@ REQUEST_ID_HEADER = "X-Request-ID"
 SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
+# The request's W3C trace context, when it came with a valid one: the events its writes publish carry it.
+traceparent_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
+TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}", re.ASCII)
 
 request_logger = logging.getLogger("todo_api.request")
 
@@ -71,6 +74,8 @@ class RequestLogMiddleware:
         offered = request.headers.get(REQUEST_ID_HEADER, "")
         request_id = offered if SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        offered_trace = request.headers.get("traceparent", "")
+        trace_token = traceparent_var.set(offered_trace if TRACEPARENT.fullmatch(offered_trace) else None)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -78,6 +83,7 @@ class RequestLogMiddleware:
             self.log(request, response.status_code, started)
             return response
         finally:
+            traceparent_var.reset(trace_token)
             request_id_var.reset(token)
 
     @staticmethod

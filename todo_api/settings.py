@@ -186,6 +186,19 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_number("IDEMPOTENCY_KEY_TTL_HOURS", 24, minimum=
 # How long the change feed keeps a change: a client's cursor older than that may have lost some (410).
 CHANGES_RETENTION_DAYS = env_number("CHANGES_RETENTION_DAYS", 30, minimum=1)
 
+# Task events to Dapr pub/sub (docs/events.md): the sidecar's HTTP endpoint, or the port Dapr sets in
+# the app's container. Unset: no event is recorded or published.
+DAPR_HTTP_ENDPOINT = (env_str("DAPR_HTTP_ENDPOINT") or "").rstrip("/") or None
+if DAPR_HTTP_ENDPOINT is None and env_str("DAPR_HTTP_PORT"):
+    DAPR_HTTP_ENDPOINT = f"http://127.0.0.1:{env_number('DAPR_HTTP_PORT', 3500, minimum=1)}"
+if DAPR_HTTP_ENDPOINT is not None and urlsplit(DAPR_HTTP_ENDPOINT).scheme not in ("http", "https"):
+    raise ImproperlyConfigured(f"DAPR_HTTP_ENDPOINT must be an http(s) URL; got {DAPR_HTTP_ENDPOINT!r}")
+EVENTS_ENABLED = DAPR_HTTP_ENDPOINT is not None
+EVENTS_PUBSUB = env_str("EVENTS_PUBSUB") or "pubsub"
+EVENTS_TOPIC_TASKS = env_str("EVENTS_TOPIC_TASKS") or "task-events"
+EVENTS_TOPIC_REMINDERS = env_str("EVENTS_TOPIC_REMINDERS") or "reminders"
+EVENTS_SOURCE = env_str("EVENTS_SOURCE") or "todo-api"
+
 # Seconds between the reminder worker's polls (manage.py run_worker): a reminder fires within about
 # this long after it is due, at the cost of one indexed query per poll (docs/deploy.md, "The worker").
 WORKER_POLL_SECONDS = env_number("WORKER_POLL_SECONDS", 1.0, kind=float, minimum=0.1)
