@@ -107,3 +107,46 @@ def post_worker_init(worker):
     from todo_api.drain import drain_on_sigterm
 
     drain_on_sigterm(worker, drain_seconds)
+
+
+# --- Metrics (todo_api/metrics.py) and traces (todo_api/tracing.py) -------------------------------
+# With METRICS_TOKEN, every worker writes its figures to files in PROMETHEUS_MULTIPROC_DIR and
+# GET /metrics sums them: a worker that restarts keeps what it counted. The directory is emptied at
+# start (figures of an earlier server would be added in), or made in /tmp and removed at exit.
+# prometheus_client picks its mode when first imported, so this runs before any worker imports it.
+_made_metrics_dir = None
+if env_str("METRICS_TOKEN") or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        import tempfile
+
+        _made_metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(
+            prefix="todo-api-metrics-"
+        )
+    _metrics_dir = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    _metrics_dir.mkdir(parents=True, exist_ok=True)
+    for _stale in _metrics_dir.glob("*.db"):
+        _stale.unlink()
+
+
+def child_exit(server, worker):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        # Its live gauges go; its counters and histograms stay in the sums.
+        multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _made_metrics_dir:
+        import shutil
+
+        shutil.rmtree(_made_metrics_dir, ignore_errors=True)
+
+
+def post_fork(server, worker):
+    # In each worker, before it loads the app: the Django middleware must be added before Django
+    # builds its chain, and the exporter's thread must start in the process that uses it.
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        from todo_api.tracing import start_tracing
+
+        start_tracing()

@@ -13,6 +13,7 @@ from authbridge.models import User
 from authbridge.token_cache import TokenCache
 from authbridge.users import user_for_claims
 from authbridge.verifier import Claims, InvalidToken, get_verifier
+from todo_api.metrics import AUTH_FAILURES
 
 token_cache = TokenCache()
 
@@ -54,9 +55,12 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[User, Claims] | None:
         scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
         if scheme.lower() != self.scheme:
+            # Every view that authenticates requires a user: no bearer token is DRF's 401.
+            AUTH_FAILURES.labels("missing").inc()
             return None
         token = token.strip()
         if not token or " " in token:
+            AUTH_FAILURES.labels("malformed").inc()
             raise InvalidBearerToken("The bearer token is malformed.")
         verifier = get_verifier()
         cache_key = TokenCache.key(token)
@@ -66,8 +70,10 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
         try:
             claims = verifier.verify(token)
         except InvalidToken as error:
+            AUTH_FAILURES.labels(error.reason).inc()
             raise InvalidBearerToken(f"Invalid token: {error}.") from error
         except KeysUnavailable as error:
+            AUTH_FAILURES.labels("keys_unavailable").inc()
             raise SigningKeysUnavailable(error.retry_after) from error
         user = user_for_claims(claims)
         token_cache.put(cache_key, user, claims, verifier.keys_version())

@@ -19,6 +19,8 @@ from typing import Any
 import jwt
 from jwt.algorithms import AllowedPublicKeys
 
+from todo_api.metrics import JWKS_FETCHES
+
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "todo-api-authbridge/1.0"
@@ -185,11 +187,13 @@ class JWKSCache:
             try:
                 keys = parse_jwks(self._download())
             except (OSError, ValueError, http.client.HTTPException) as error:
+                JWKS_FETCHES.labels("failure").inc()
                 self._last_fetch_failed = True
                 logger.warning(
                     "JWKS fetch from %s failed; keeping %d cached keys: %s", self.url, len(self._keys), error
                 )
                 return
+            JWKS_FETCHES.labels("success").inc()
             # Replaced, not merged: a key removed from the JWKS stops being accepted.
             self._keys, self._fetched_at, self._last_fetch_failed = keys, now, False
             self.version += 1

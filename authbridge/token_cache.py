@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 from authbridge.models import User
 from authbridge.verifier import Claims
+from todo_api.metrics import TOKEN_CACHE_HITS, TOKEN_CACHE_MISSES
 
 MAX_ENTRIES = 4096
 USER_RECHECK_SECONDS = 60
@@ -58,11 +59,14 @@ class TokenCache:
         """
         entry = self._entries.get(key)
         if entry is None:
+            TOKEN_CACHE_MISSES.inc()
             return None
         if self.clock() >= entry.valid_until or entry.keys_version != current_keys_version():
             with self._lock:
                 self._entries.pop(key, None)
+            TOKEN_CACHE_MISSES.inc()
             return None
+        TOKEN_CACHE_HITS.inc()
         return copy.copy(entry.user), dict(entry.claims)
 
     def put(self, key: bytes, user: User, claims: Claims, keys_version: int) -> None:

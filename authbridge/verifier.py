@@ -25,7 +25,12 @@ MAX_TIMESTAMP = 253402300799
 
 
 class InvalidToken(Exception):
-    """The token must not be accepted; the message says why (safe to show the client)."""
+    """The token must not be accepted; the message says why (safe to show the client), `reason` which
+    of todo_api.metrics.AUTH_FAILURE_REASONS it is."""
+
+    def __init__(self, message: str, reason: str = "malformed") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -65,9 +70,9 @@ def _numeric_date(claims: Claims, name: str) -> float | None:
     if value is None:
         return None
     if not _is_number(value):
-        raise InvalidToken(f"the {name} claim must be a number")
+        raise InvalidToken(f"the {name} claim must be a number", "claims")
     if not 0 <= value <= MAX_TIMESTAMP:
-        raise InvalidToken(f"the {name} claim is out of range")
+        raise InvalidToken(f"the {name} claim is out of range", "claims")
     return value
 
 
@@ -102,7 +107,7 @@ class TokenVerifier:
         try:
             signed = self._jws.decode_complete(token, key=key, algorithms=[algorithm])
         except jwt.InvalidTokenError as error:
-            raise InvalidToken(f"the token was refused: {error}") from error
+            raise InvalidToken(f"the token was refused: {error}", "bad_signature") from error
         claims = _strict_json_object(signed["payload"], "payload")
         self._check_claims(claims)
         return claims
@@ -127,38 +132,40 @@ class TokenVerifier:
     def _key_for(self, algorithm: str, kid: str | None) -> AllowedPublicKeys | str:
         if algorithm == "HS256":
             if self.secret is None:
-                raise InvalidToken("HS256 tokens are not accepted: no shared secret is configured")
+                raise InvalidToken(
+                    "HS256 tokens are not accepted: no shared secret is configured", "algorithm"
+                )
             return self.secret
         if algorithm not in ASYMMETRIC_ALGORITHMS:
             # Not echoed: the header is the sender's, and may be long.
-            raise InvalidToken("the token's algorithm is not accepted")
+            raise InvalidToken("the token's algorithm is not accepted", "algorithm")
         if self.jwks is None:
-            raise InvalidToken("no JWKS is configured for asymmetric tokens")
+            raise InvalidToken("no JWKS is configured for asymmetric tokens", "algorithm")
         try:
             return self.jwks.key_for(kid, algorithm).public_key
         except KeyNotFound as error:
-            raise InvalidToken(str(error)) from error
+            raise InvalidToken(str(error), "unknown_key") from error
 
     def _check_claims(self, claims: Claims) -> None:
         now = time.time()
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub.strip() or len(sub) > MAX_SUB_LENGTH or not sub.isprintable():
-            raise InvalidToken("the sub claim must be a printable string of 1 to 255 characters")
+            raise InvalidToken("the sub claim must be a printable string of 1 to 255 characters", "claims")
         expires_at = _numeric_date(claims, "exp")
         if expires_at is None:
-            raise InvalidToken("the token has no exp claim")
+            raise InvalidToken("the token has no exp claim", "claims")
         if expires_at <= now - self.leeway:
-            raise InvalidToken("the token has expired")
+            raise InvalidToken("the token has expired", "expired")
         not_before = _numeric_date(claims, "nbf")
         if not_before is not None and not_before > now + self.leeway:
-            raise InvalidToken("the token is not valid yet")
+            raise InvalidToken("the token is not valid yet", "claims")
         issued_at = _numeric_date(claims, "iat")
         if issued_at is not None and issued_at > now + self.leeway:
-            raise InvalidToken("the token was issued in the future")
+            raise InvalidToken("the token was issued in the future", "claims")
         if self.issuer is not None and claims.get("iss") != self.issuer:
-            raise InvalidToken("the token issuer is not accepted")
+            raise InvalidToken("the token issuer is not accepted", "claims")
         if self.audience is not None and not self._audience_matches(claims.get("aud")):
-            raise InvalidToken("the token audience is not accepted")
+            raise InvalidToken("the token audience is not accepted", "claims")
 
     def _audience_matches(self, audience: object) -> bool:
         if isinstance(audience, str):

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from tasks.models import Task
 from tasks.services import VersionMismatch
+from todo_api.metrics import PRECONDITION_FAILED
 
 if TYPE_CHECKING:  # what the mixins below are mixed into, for the type checker only
     from rest_framework.viewsets import ModelViewSet
@@ -97,6 +98,8 @@ class ConditionalTaskMixin(TaskViewSetBase):
     def handle_exception(self, exc: Exception) -> Response:
         if isinstance(exc, VersionMismatch):
             exc = PreconditionFailed()
+        if isinstance(exc, PreconditionFailed):
+            PRECONDITION_FAILED.inc()
         return super().handle_exception(exc)
 
     # A 304 is Django's HttpResponseNotModified, not a DRF Response: the stubs say finalize_response

@@ -19,6 +19,7 @@ from authbridge.authentication import caller
 from authbridge.models import User
 from tasks.conditional import TaskViewSetBase
 from tasks.models import IdempotencyKey
+from todo_api.metrics import IDEMPOTENT_REPLAYS
 from todo_api.renderers import render_json
 
 HEADER = "Idempotency-Key"
@@ -88,6 +89,7 @@ def remember(owner: User, key: str, request_fingerprint: str, response: Response
 def replay(record: IdempotencyKey, request_fingerprint: str) -> Response:
     if record.fingerprint != request_fingerprint:
         raise IdempotencyKeyReused()
+    IDEMPOTENT_REPLAYS.inc()
     headers = {**record.headers, REPLAYED_HEADER: "true"}
     return Response(json.loads(record.body), status=record.status, headers=headers)
 

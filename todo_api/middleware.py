@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 
 from todo_api.edge import MAX_QUERY_STRING_BYTES
 from todo_api.errors import DATABASE_ERRORS, database_unavailable, error_response
+from todo_api.metrics import DB_UNAVAILABLE
 
 logger = logging.getLogger(__name__)
 
@@ -73,5 +74,6 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, DATABASE_ERRORS):
             logger.warning("Database unavailable: %s", exception)
+            DB_UNAVAILABLE.inc()
             return database_unavailable()
         return None

@@ -43,6 +43,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "todo_api.logging.RequestLogMiddleware",
+    # Times what follows, and answers GET /metrics before the host check (only with METRICS_TOKEN).
+    "todo_api.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Before every middleware that can answer except SecurityMiddleware's HTTPS redirect, so 413s and
     # other early errors carry CORS headers too.
@@ -202,6 +204,14 @@ EVENTS_SOURCE = env_str("EVENTS_SOURCE") or "todo-api"
 # Seconds between the reminder worker's polls (manage.py run_worker): a reminder fires within about
 # this long after it is due, at the cost of one indexed query per poll (docs/deploy.md, "The worker").
 WORKER_POLL_SECONDS = env_number("WORKER_POLL_SECONDS", 1.0, kind=float, minimum=0.1)
+
+# Prometheus metrics (docs/deploy.md, "Observability"): GET /metrics answers only with this bearer
+# token, and is a 404 without one. The worker serves its own on WORKER_METRICS_PORT (0: not served).
+METRICS_TOKEN = env_str("METRICS_TOKEN") or None
+WORKER_METRICS_PORT = env_number("WORKER_METRICS_PORT", 0)
+# todo_api_build_info's labels; the release pipeline sets both (the image's tag and commit).
+APP_VERSION = env_str("APP_VERSION") or "unknown"
+GIT_REVISION = env_str("GIT_REVISION") or "unknown"
 
 # Better Auth: where its signing keys are published and what its tokens must say.
 BETTER_AUTH_URL = (env_str("BETTER_AUTH_URL") or "").rstrip("/")
