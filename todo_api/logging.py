@@ -22,6 +22,10 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("req
 # The request's W3C trace context, when it came with a valid one: the events its writes publish carry it.
 traceparent_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("traceparent", default=None)
 TRACEPARENT = re.compile(r"00-(?!0{32})[0-9a-f]{32}-(?!0{16})[0-9a-f]{16}-[0-9a-f]{2}", re.ASCII)
+# With OpenTelemetry on, todo_api/tracing.py sets this: the current span's (trace id, traceparent). The
+# request's span then continues an incoming traceparent, and its events carry the span's own.
+current_trace: Callable[[], tuple[str, str] | None] | None = None
+trace_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("trace_id", default=None)
 
 request_logger = logging.getLogger("todo_api.request")
 
@@ -37,12 +41,16 @@ _STANDARD_ATTRIBUTES = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) 
 
 
 class RequestIdFilter(logging.Filter):
-    """Stamps each record with the id of the request being handled in this thread, if any."""
+    """Stamps each record with the id of the request being handled in this thread, if any, and its
+    trace id when tracing is on."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         request_id = request_id_var.get()
         if request_id is not None and getattr(record, "request_id", None) is None:
             record.request_id = request_id
+        trace_id = trace_id_var.get()
+        if trace_id is not None and getattr(record, "trace_id", None) is None:
+            record.trace_id = trace_id
         return True
 
 
@@ -75,7 +83,11 @@ class RequestLogMiddleware:
         request_id = offered if SANE_REQUEST_ID.fullmatch(offered) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
         offered_trace = request.headers.get("traceparent", "")
-        trace_token = traceparent_var.set(offered_trace if TRACEPARENT.fullmatch(offered_trace) else None)
+        traceparent, trace_id = (offered_trace if TRACEPARENT.fullmatch(offered_trace) else None), None
+        if current_trace is not None and (span := current_trace()) is not None:
+            trace_id, traceparent = span
+        trace_token = traceparent_var.set(traceparent)
+        trace_id_token = trace_id_var.set(trace_id)
         started = time.perf_counter()
         try:
             response = self.get_response(request)
@@ -83,6 +95,7 @@ class RequestLogMiddleware:
             self.log(request, response.status_code, started)
             return response
         finally:
+            trace_id_var.reset(trace_id_token)
             traceparent_var.reset(trace_token)
             request_id_var.reset(token)
 
@@ -105,5 +118,6 @@ class RequestLogMiddleware:
                 "status": status,
                 "duration_ms": duration_ms,
                 "user": sub,
+                "trace_id": trace_id_var.get(),
             },
         )
