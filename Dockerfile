@@ -27,4 +27,6 @@ HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
 
 # Exec form: gunicorn is PID 1 and gets SIGTERM itself (graceful stop). Migrations are a
 # separate release step, never run here: docker run --rm IMAGE python manage.py migrate --noinput
+# The reminder worker is the same image with another command (it opens no port, so no HEALTHCHECK):
+# docker run --no-healthcheck IMAGE python manage.py run_worker
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "todo_api.wsgi"]

@@ -18,10 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.processes import REPO, Gunicorn, clean_env, free_port
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.live
 
 RELEASE_COMMAND = "python manage.py migrate --noinput"
+WORKER_COMMAND = "python manage.py run_worker"
 # Steps that change the machine itself, not /app: the test checks what they declare instead.
 SYSTEM_STEPS = ("useradd ",)
 
@@ -273,6 +275,27 @@ def test_swagger_ui_and_redoc_load_their_assets_from_the_container(container, pa
     assert html.status == 200
     path = re.search(asset, html.body.decode()).group()
     assert container.get(path).status == 200
+
+
+def test_the_worker_command_is_documented():
+    assert WORKER_COMMAND in (REPO / "Dockerfile").read_text()
+    assert WORKER_COMMAND in (REPO / "README.md").read_text()
+
+
+def test_the_image_runs_the_worker_which_logs_json_and_stops_on_sigterm(image, container, tmp_path):
+    python, *arguments = shlex.split(WORKER_COMMAND)
+    argv = [shutil.which(python, path=image.env["PATH"]), *arguments]
+    worker = ServerProcess("worker", argv, cwd=image.workdir, env=container.env, log_dir=tmp_path)
+    try:
+        worker.wait_for_log("worker started")
+    finally:
+        status = worker.stop()
+
+    assert status == 0
+    lines = [json.loads(line) for line in worker.log().splitlines()]
+    started, *_, stopped = [line for line in lines if line["logger"] == "tasks.worker"]
+    assert (started["poll_seconds"], started["database"]) == (1.0, "sqlite")
+    assert stopped["message"] == "worker stopped"
 
 
 def test_sigterm_stops_gunicorn_gracefully(container):

@@ -196,3 +196,40 @@ def test_the_purges_are_cronjobs_run_one_at_a_time_as_the_api_runs(overlay, name
     maintenance = rendered["NetworkPolicy", "todo-api-maintenance"]["spec"]
     assert maintenance["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "maintenance"
     assert (maintenance["policyTypes"], maintenance.get("ingress")) == (["Ingress"], None)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_worker_is_a_deployment_of_its_own_run_as_the_api_runs_with_nothing_to_connect_to(overlay):
+    rendered = objects(overlay)
+    deployment = rendered["Deployment", "todo-api-worker"]["spec"]
+    pod = deployment["template"]["spec"]
+    (worker,) = pod["containers"]
+    api_pod = rendered["Deployment", "todo-api"]["spec"]["template"]["spec"]
+    (api,) = api_pod["containers"]
+
+    assert worker["command"] == ["python", "manage.py", "run_worker"]
+    assert deployment["replicas"] >= 1
+    # A new worker starts before the old one stops: two at once are safe, a gap would delay reminders.
+    assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    # The API's image, settings, Secret files and security context: the same code, as locked down.
+    assert (worker["image"], worker["envFrom"]) == (api["image"], api["envFrom"])
+    assert "env" not in worker  # the pooled DATABASE_URL, as the API
+    assert worker["securityContext"] == api["securityContext"]
+    assert worker["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"] == api_pod["securityContext"]
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("todo-api", False)
+    assert worker["volumeMounts"] == api["volumeMounts"]
+    assert pod["volumes"] == api_pod["volumes"]
+    assert set(worker["resources"]) == {"requests", "limits"}
+    # It stops within 10 s of SIGTERM (tests/test_worker_live.py); the pod waits longer before SIGKILL.
+    assert pod["terminationGracePeriodSeconds"] >= 10
+    # No port, no HTTP probe, no Service, no ingress.
+    assert not {"ports", "livenessProbe", "readinessProbe", "startupProbe"} & set(worker)
+    labels = deployment["template"]["metadata"]["labels"]
+    assert labels["app.kubernetes.io/component"] == "worker"
+    for (kind, _), item in rendered.items():
+        if kind == "Service":
+            assert item["spec"]["selector"]["app.kubernetes.io/component"] != "worker"
+    policy = rendered["NetworkPolicy", "todo-api-worker"]["spec"]
+    assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
+    assert (policy["policyTypes"], policy.get("ingress")) == (["Ingress"], None)
