@@ -7,7 +7,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from authbridge.models import User
@@ -257,3 +257,28 @@ def test_it_stops_between_claims_when_told(clock, alice_user, monkeypatch):
     worker.poll()
 
     assert sum(reminders(t) for t in tasks) == 1
+
+
+def test_a_failed_poll_is_logged_and_retried_on_a_new_connection(clock, monkeypatch, caplog):
+    stop = threading.Event()
+    worker = ReminderWorker(poll_seconds=0.01, clock=clock, stop=stop)
+    polls = []
+
+    def database_down(now, limit):
+        polls.append(now)
+        if len(polls) == 1:
+            raise OperationalError("server closed the connection unexpectedly")
+        stop.set()
+        return []
+
+    monkeypatch.setattr("tasks.worker.due_reminders", database_down)
+    closed = []
+    monkeypatch.setattr(connection, "close", lambda: closed.append(True))
+
+    with caplog.at_level(logging.INFO, logger="tasks.worker"):
+        worker.run()
+
+    assert len(polls) == 2 and closed == [True]
+    (failed,) = [record for record in caplog.records if record.levelno == logging.ERROR]
+    assert failed.getMessage() == "poll failed; retrying in 0.01 s"
+    assert failed.exc_info is not None and failed.exc_info[0] is OperationalError
