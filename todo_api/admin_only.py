@@ -1,4 +1,4 @@
-"""Django's session, user and message middleware, skipped on the API, which is stateless JWT.
+"""Django's session, user and message middleware and axes' lockout, skipped on the API (stateless JWT).
 
 Only the pages people sign in to (the admin) read `request.session`, Django's `request.user` or
 messages; under /api/ DRF authenticates the bearer token itself. Skipping them there saves a session
@@ -11,6 +11,7 @@ view under /api/ reads the caller from DRF's `request.user`, never from a plain 
 
 from collections.abc import Awaitable
 
+from axes import middleware as axes  # type: ignore[import-untyped]  # (django-axes ships no types)
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
@@ -38,3 +39,12 @@ class AuthenticationMiddleware(SkippedOnAPIMixin, auth.AuthenticationMiddleware)
 
 class MessageMiddleware(SkippedOnAPIMixin, messages.MessageMiddleware):
     pass
+
+
+class AxesMiddleware(axes.AxesMiddleware):
+    """Staff sign-in lockout's answer (todo_api/admin_login.py); the API never signs in with a password."""
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.path_info.startswith(API_PATH_PREFIX):
+            return self.get_response(request)
+        return super().__call__(request)

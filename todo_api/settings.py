@@ -1,5 +1,6 @@
 """Settings for the Todo API: every deploy-time value is read here, from the environment."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 from urllib.parse import urlsplit
@@ -33,6 +34,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "axes",
     "corsheaders",
     "rest_framework",
     "drf_spectacular",
@@ -58,6 +60,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "todo_api.admin_only.AuthenticationMiddleware",
     "todo_api.admin_only.MessageMiddleware",
+    # Answers a locked-out staff sign-in with 429 (todo_api/admin_login.py); skipped under /api/ too.
+    "todo_api.admin_only.AxesMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "todo_api.middleware.DatabaseUnavailableMiddleware",
 ]
@@ -123,6 +127,27 @@ if DATABASE_POOL:
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "authbridge.User"
+
+# Staff sign-in lockout (django-axes, todo_api/admin_login.py): AXES_FAILURE_LIMIT failures lock the
+# account, and separately the client address, for AXES_COOLOFF_MINUTES; axes' backend comes first so a
+# locked-out attempt is refused before ModelBackend hashes the password. An admin lifts a lockout by
+# deleting its "Access attempt" in the admin (or `manage.py axes_reset_username NAME`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_number("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_number("AXES_COOLOFF_MINUTES", 15, kind=float, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+# Proxies in front that append the client's address to X-Forwarded-For (0: REMOTE_ADDR is the client).
+TRUSTED_PROXY_COUNT = env_number("DJANGO_TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "todo_api.admin_login.client_ip"
+# Failures are logged with the address; a username may be a password typed in the wrong field.
+AXES_SENSITIVE_PARAMETERS = ["username"]
+AXES_VERBOSE = False
+# axes checks for its own middleware's path; ours is a subclass that skips the API (admin_only.py).
+SILENCED_SYSTEM_CHECKS = ["axes.W002"]
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -342,5 +367,6 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # RequestLogMiddleware already writes a line for every 4xx; keep Django's own for 5xx tracebacks.
-    "loggers": {"django.request": {"level": "ERROR"}},
+    # axes' failures and lockouts are warnings; its INFO lines repeat them step by step.
+    "loggers": {"django.request": {"level": "ERROR"}, "axes": {"level": "WARNING"}},
 }
