@@ -32,6 +32,11 @@ from prometheus_client import (
 
 logger = logging.getLogger(__name__)
 
+# gunicorn.conf.py prepares the directory for the server; other commands run with the same
+# environment (migrate, the worker) write their figures there too, and must not fail on its absence.
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
 # Resolve 5 ms to 5 s; 250 ms is an edge, as the p95 alert's threshold (deploy/prometheus/alerts.yml).
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0)
 # How late a reminder fires after remind_at: the worker polls every second; a minute late pages.
