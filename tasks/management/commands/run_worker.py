@@ -1,5 +1,7 @@
-"""`manage.py run_worker`: the process that fires due reminders (tasks/worker.py); stops on SIGTERM."""
+"""`manage.py run_worker`: the process that fires due reminders (tasks/worker.py) and, with events on,
+publishes task events to Dapr beside them (tasks/events.py); stops on SIGTERM."""
 
+import logging
 import signal
 import threading
 from types import FrameType
@@ -8,13 +10,15 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
+from tasks.events import Publisher
 from tasks.worker import ReminderWorker
 
 
 class Command(BaseCommand):
     help = (
-        "Fires due reminders, polling every WORKER_POLL_SECONDS; any number may run. "
-        "SIGTERM or SIGINT: finishes the reminder in hand and exits."
+        "Fires due reminders and, with DAPR_HTTP_ENDPOINT or DAPR_HTTP_PORT set, publishes task events, "
+        "polling every WORKER_POLL_SECONDS; any number may run. "
+        "SIGTERM or SIGINT: finishes the reminder or event in hand and exits."
     )
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -26,4 +30,22 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
-        ReminderWorker(poll_seconds=settings.WORKER_POLL_SECONDS, stop=stop).run()
+        publishing = None
+        if settings.EVENTS_ENABLED:
+            assert settings.DAPR_HTTP_ENDPOINT is not None  # what EVENTS_ENABLED means
+            publisher = Publisher(
+                endpoint=settings.DAPR_HTTP_ENDPOINT, poll_seconds=settings.WORKER_POLL_SECONDS, stop=stop
+            )
+            # A thread of its own (and so its own database connection), beside the reminders.
+            publishing = threading.Thread(target=publisher.run, name="publisher")
+            publishing.start()
+        else:
+            logging.getLogger("tasks.events").info(
+                "events are off (neither DAPR_HTTP_ENDPOINT nor DAPR_HTTP_PORT is set): only reminders run"
+            )
+        try:
+            ReminderWorker(poll_seconds=settings.WORKER_POLL_SECONDS, stop=stop).run()
+        finally:
+            stop.set()  # the reminders' loop ended (or failed): the publisher stops too
+            if publishing is not None:
+                publishing.join()
