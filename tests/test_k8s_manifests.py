@@ -20,6 +20,9 @@ KUBERNETES_VERSION = "1.32.0"
 KUBECTL = REPO / ".venv-k8s" / "bin" / "kubectl"
 CHECKOV = REPO / ".venv-k8s" / "bin" / "checkov"
 OVERLAYS = ["production", "dapr"]
+# Kinds of Dapr's CRDs an overlay renders, beside the built-in ones.
+DAPR_KINDS = {"dapr": {"Component"}}
+DAPR_EXAMPLES = K8S / "overlays" / "dapr" / "examples"
 # Each purge CronJob: its schedule (UTC), its command, and how long a run may take.
 PURGES = {
     "todo-api-purge-idempotency-keys": ("17 * * * *", ["python", "manage.py", "purge_idempotency_keys"], 600),
@@ -55,8 +58,14 @@ def test_every_object_is_valid_for_the_documented_kubernetes_version(overlay):
     rendered = objects(overlay)
 
     for item in rendered.values():
+        if item["apiVersion"].startswith("dapr.io/"):
+            # kubernetes-validate has the built-in kinds' schemas only, not Dapr's CRDs: a Dapr object
+            # is checked by test_the_dapr_objects_have_the_fields_the_dapr_crds_require instead.
+            with pytest.raises(kubernetes_validate.utils.SchemaNotFoundError):
+                kubernetes_validate.validate(item, KUBERNETES_VERSION, strict=True)
+            continue
         kubernetes_validate.validate(item, KUBERNETES_VERSION, strict=True)
-    assert {kind for kind, _ in rendered} == {
+    assert {kind for kind, _ in rendered} == DAPR_KINDS.get(overlay, set()) | {
         "Namespace",
         "ServiceAccount",
         "ConfigMap",
@@ -233,3 +242,70 @@ def test_the_worker_is_a_deployment_of_its_own_run_as_the_api_runs_with_nothing_
     policy = rendered["NetworkPolicy", "todo-api-worker"]["spec"]
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
     assert (policy["policyTypes"], policy.get("ingress")) == (["Ingress"], None)
+
+
+def test_the_dapr_overlay_gives_the_worker_a_sidecar_with_no_app_port_and_leaves_its_container_as_it_is():
+    production, dapr = objects("production"), objects("dapr")
+    pod = dapr["Deployment", "todo-api-worker"]["spec"]["template"]
+    annotations = pod["metadata"]["annotations"]
+
+    assert (annotations["dapr.io/enabled"], annotations["dapr.io/app-id"]) == ("true", "todo-api-worker")
+    # Nothing calls the worker: no app port for daprd to wait for, probe or forward to.
+    assert not {"dapr.io/app-port", "dapr.io/app-protocol", "dapr.io/enable-app-health-check"} & set(
+        annotations
+    )
+    assert (
+        int(annotations["dapr.io/graceful-shutdown-seconds"]) < pod["spec"]["terminationGracePeriodSeconds"]
+    )
+    assert without_config_name(pod["spec"]["containers"]) == without_config_name(
+        production["Deployment", "todo-api-worker"]["spec"]["template"]["spec"]["containers"]
+    )
+    # The worker only connects out (to the database and its own daprd on 127.0.0.1): still no ingress.
+    assert dapr["NetworkPolicy", "todo-api-worker"]["spec"].get("ingress") is None
+
+
+def test_the_pubsub_component_is_kafka_scoped_to_the_worker_which_alone_publishes_the_two_topics():
+    component = objects("dapr")["Component", "pubsub"]
+    metadata = {item["name"]: item for item in component["spec"]["metadata"]}
+
+    assert (component["spec"]["type"], component["metadata"]["namespace"]) == ("pubsub.kafka", "todo-api")
+    assert "todo-api-worker" in component["scopes"]
+    assert metadata["publishingScopes"]["value"] == "todo-api-worker=task-events,reminders"
+    # Credentials come from a Secret, never a literal in the manifest.
+    assert metadata["saslPassword"] == {
+        "name": "saslPassword",
+        "secretKeyRef": {"name": "todo-api-kafka", "key": "password"},
+    }
+
+
+def dapr_objects():
+    rendered = [item for item in objects("dapr").values() if item["apiVersion"].startswith("dapr.io/")]
+    examples = [yaml.safe_load(path.read_text()) for path in sorted(DAPR_EXAMPLES.glob("*.yaml"))]
+    return rendered + examples
+
+
+def test_the_dapr_objects_have_the_fields_the_dapr_crds_require():
+    """Dapr's CRDs (components.dapr.io v1alpha1, subscriptions.dapr.io v2alpha1, in dapr/dapr's
+    charts/dapr/crds) are not vendored here: this checks the fields they require and their types, as
+    we read them, not the CRDs' schemas themselves."""
+    found = {(item["kind"], item["apiVersion"]) for item in dapr_objects()}
+    assert found == {("Component", "dapr.io/v1alpha1"), ("Subscription", "dapr.io/v2alpha1")}
+
+    for item in dapr_objects():
+        assert set(item) <= {"apiVersion", "kind", "metadata", "spec", "scopes", "auth"}, item["metadata"]
+        assert isinstance(item["metadata"]["name"], str)
+        assert all(isinstance(scope, str) for scope in item.get("scopes", []))
+        spec = item["spec"]
+        if item["kind"] == "Component":
+            assert spec["type"] in ("pubsub.kafka", "pubsub.redis") and spec["version"] == "v1"
+            assert spec["metadata"][0]
+            for entry in spec["metadata"]:
+                assert set(entry) in ({"name", "value"}, {"name", "secretKeyRef"}), entry
+                assert isinstance(entry.get("value", ""), str), entry  # a string, as the CRD types it
+            assert item["auth"] == {"secretStore": "kubernetes"}
+            assert item["metadata"]["name"] == "pubsub"  # settings.EVENTS_PUBSUB's default
+        else:
+            assert {"pubsubname", "topic", "routes"} <= set(spec)
+            assert (spec["pubsubname"], spec["topic"]) == ("pubsub", "task-events")
+            assert isinstance(spec["routes"]["default"], str)
+            assert all(set(rule) == {"match", "path"} for rule in spec["routes"]["rules"])
