@@ -3,8 +3,10 @@
 Sizes, timeouts, bind address and log level come from the environment (README, "Deploy"); flags win.
 """
 
+import contextlib
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -46,6 +48,21 @@ control_socket_disable = True
 # The worker heartbeat file: on tmpfs it never blocks on a slow container disk.
 if os.path.isdir("/dev/shm"):  # noqa: S108 (gunicorn's documented heartbeat dir, not a temp file)
     worker_tmp_dir = "/dev/shm"  # noqa: S108 (as above)
+
+# Without REDIS_URL the per-user rate limit is counted in one SQLite file that every worker of this
+# server opens (todo_api/throttling.py): named here, in the arbiter, so workers of another server on
+# the same machine count apart. On tmpfs like the heartbeat; removed when the server stops.
+_made_rate_file = None
+if not os.environ.get("API_USER_RATE_FILE"):
+    _rate_dir = "/dev/shm" if os.path.isdir("/dev/shm") else tempfile.gettempdir()  # noqa: S108 (as above)
+    _made_rate_file = os.environ["API_USER_RATE_FILE"] = f"{_rate_dir}/todo-api-rate-{os.getpid()}.sqlite3"
+
+
+def remove_rate_file():
+    for suffix in ("", "-wal", "-shm") if _made_rate_file else ():
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(f"{_made_rate_file}{suffix}")
+
 
 # What a request may carry before Django sees it, and gunicorn's own refusals as JSON (todo_api/edge.py).
 limit_request_line = edge.LIMIT_REQUEST_LINE
@@ -141,6 +158,7 @@ def on_exit(server):
         import shutil
 
         shutil.rmtree(_made_metrics_dir, ignore_errors=True)
+    remove_rate_file()
 
 
 def post_fork(server, worker):

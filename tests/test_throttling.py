@@ -1,14 +1,16 @@
 """Per-user rate limit (API_USER_RATE): 429 JSON with Retry-After, counted in the real Redis on
-127.0.0.1:6379 so that every process shares it, per process without Redis, and never an outage because
-of Redis.
+127.0.0.1:6379 so that every process shares it, without Redis in a file every worker of a server
+shares (API_USER_RATE_FILE), per process with neither, and never an outage because of the store.
 
 "Redis unavailable" is a closed port on 127.0.0.1 rather than the machine's Redis stopped: other
 engineers' tests share that Redis.
 """
 
 import logging
+import multiprocessing
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
 
 import pytest
@@ -18,7 +20,7 @@ from tests.live_server import LiveServer, hs256_token
 from tests.support.environment import REPO, clean_env
 from tests.support.http import free_port
 from todo_api.env import env_rate
-from todo_api.throttling import UserRateThrottle, warn_if_per_process
+from todo_api.throttling import FileCounter, UserRateThrottle, warn_if_per_process
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 # An hour's window: a test crossing its end (and so starting a fresh count) is all but impossible.
@@ -96,6 +98,7 @@ def test_without_a_rate_nobody_is_throttled(alice, settings):
 def test_without_redis_the_limit_still_holds_within_the_process(alice, settings):
     settings.API_USER_RATE = (2, 3600)
     settings.REDIS_URL = None
+    settings.API_USER_RATE_FILE = None
 
     statuses = [alice.get("/api/v1/tasks").status_code for _ in range(3)]
 
@@ -116,9 +119,66 @@ def test_with_redis_unavailable_requests_are_served_and_the_outage_logged_once(
     )
 
 
+def count_in_a_child(path, key, times):
+    counter = FileCounter(path)
+    for _ in range(times):
+        counter.incr(key, 7)
+
+
+def test_the_file_counter_loses_no_increment_between_processes(tmp_path):
+    path = str(tmp_path / "rate.sqlite3")
+    fork = multiprocessing.get_context("fork")
+    children = [fork.Process(target=count_in_a_child, args=(path, "alice", 300)) for _ in range(4)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(timeout=60)
+
+    assert [child.exitcode for child in children] == [0] * 4
+    assert FileCounter(path).incr("alice", 7) == 4 * 300 + 1
+
+
+def test_the_file_counter_starts_each_window_at_one_and_forgets_old_ones(tmp_path):
+    path = str(tmp_path / "rate.sqlite3")
+    counter = FileCounter(path)
+    counts = [counter.incr("alice", 1), counter.incr("alice", 1), counter.incr("bob", 1)]
+
+    counts.append(counter.incr("alice", 2))
+
+    assert counts == [1, 2, 1, 1]
+    # bob's row of window 1 went when this process first counted in window 2.
+    assert FileCounter(path).connection().execute("SELECT key FROM counts").fetchall() == [("alice",)]
+
+
+def test_without_redis_the_limit_holds_through_the_file(alice, settings, tmp_path):
+    settings.API_USER_RATE = (2, 3600)
+    settings.REDIS_URL = None
+    settings.API_USER_RATE_FILE = str(tmp_path / "rate.sqlite3")
+
+    statuses = [alice.get("/api/v1/tasks").status_code for _ in range(3)]
+
+    assert statuses == [HTTPStatus.OK, HTTPStatus.OK, HTTPStatus.TOO_MANY_REQUESTS]
+
+
+def test_with_the_file_unusable_requests_are_served_and_that_logged_once(alice, settings, tmp_path, caplog):
+    settings.API_USER_RATE = (1, 3600)
+    settings.REDIS_URL = None
+    settings.API_USER_RATE_FILE = str(tmp_path / "missing-directory" / "rate.sqlite3")
+
+    with caplog.at_level(logging.WARNING, logger="todo_api.throttling"):
+        statuses = [alice.get("/api/v1/tasks").status_code for _ in range(3)]
+
+    assert statuses == [HTTPStatus.OK] * 3
+    warnings = [record.getMessage() for record in caplog.records if record.name == "todo_api.throttling"]
+    assert warnings == [
+        "API_USER_RATE_FILE unavailable, requests are not throttled for 5 s: unable to open database file"
+    ]
+
+
 def test_a_rate_without_redis_is_announced_as_per_process(settings, caplog):
     settings.API_USER_RATE = (600, 60)
     settings.REDIS_URL = None
+    settings.API_USER_RATE_FILE = None
 
     with caplog.at_level(logging.WARNING, logger="todo_api.throttling"):
         warn_if_per_process()
@@ -162,6 +222,29 @@ def test_the_count_is_shared_by_every_worker_through_redis(tmp_path):
         server.stop()
 
     assert statuses == [HTTPStatus.OK] * 5 + [HTTPStatus.TOO_MANY_REQUESTS] * 7
+
+
+@pytest.mark.live
+def test_without_redis_the_count_is_shared_by_the_workers_of_a_production_server(tmp_path):
+    # gunicorn.conf.py names the file; 2 workers x 2 threads as deploy/k8s runs them. Preloaded, so
+    # that both workers are serving as soon as the first answers.
+    server = LiveServer(
+        tmp_path,
+        workers=2,
+        threads=2,
+        extra_env={"API_USER_RATE": "10/hour", "GUNICORN_CMD_ARGS": "--preload"},
+    )
+    try:
+        token = hs256_token(f"alice-{tmp_path.name}-{free_port()}")
+        # In parallel, each on its own connection: both workers accept some, and increments race.
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            statuses = list(
+                pool.map(lambda _: server.request("GET", "/api/v1/tasks", token=token)[0], range(40))
+            )
+    finally:
+        server.stop()
+
+    assert sorted(statuses) == [HTTPStatus.OK] * 10 + [HTTPStatus.TOO_MANY_REQUESTS] * 30
 
 
 @pytest.mark.parametrize(

@@ -271,9 +271,11 @@ if BETTER_AUTH["SECRET"] is not None and len(BETTER_AUTH["SECRET"]) < 32:
     raise ImproperlyConfigured("BETTER_AUTH_SECRET must be at least 32 characters long")
 
 # Per-user rate limit (todo_api/throttling.py), e.g. 600/min; unset: no limit. Counted in Redis when
-# REDIS_URL is set, so that all replicas share it; otherwise per process.
+# REDIS_URL is set, so that all replicas share it; else in the SQLite file API_USER_RATE_FILE, which
+# gunicorn.conf.py names for the workers of one server; with neither, per process.
 API_USER_RATE = env_rate("API_USER_RATE")
 REDIS_URL = env_str("REDIS_URL") or None
+API_USER_RATE_FILE = env_str("API_USER_RATE_FILE") or None
 CACHES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
     # Per process without Redis; room for every user active in one window (the default keeps 300).
