@@ -24,6 +24,7 @@ from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
 from authbridge.models import User
+from todo_api.metrics import THROTTLED
 
 if TYPE_CHECKING:  # rest_framework.views imports this module while it defines APIView
     from rest_framework.views import APIView
@@ -109,7 +110,10 @@ class UserRateThrottle(BaseThrottle):
             self.skip_store(error)
             return True
         self.retry_after = window - now % window
-        return count <= limit
+        if count > limit:
+            THROTTLED.inc()
+            return False
+        return True
 
     def count(self, user: User, window: int, now: float) -> int:
         if time.monotonic() < UserRateThrottle.redis_retry_at:
