@@ -133,6 +133,12 @@ def summarize_phase(results, cpu, window_s, rss_now, expected_status=None):
         "server_cpu_s": round(cpu["server_cpu_s"], 3),
         "server_cpu_ms_per_req": _per_second(1000 * cpu["server_cpu_s"], requests, 3),
         "server_cpu_cores": _per_second(cpu["server_cpu_s"], cpu["seconds"], 3),
+        # From the scheduler's nanoseconds rather than clock ticks: what --max-cpu-ratio compares.
+        "server_exact_cpu_ms_per_req": (
+            None
+            if cpu["server_exact_cpu_s"] is None
+            else _per_second(1000 * cpu["server_exact_cpu_s"], requests, 4)
+        ),
         "db_cpu_ms_per_req": _per_second(1000 * cpu["db_cpu_s"], requests, 3),
         "loadgen_cpu_ms_per_req": _per_second(1000 * loadgen_cpu_s, requests, 4),
         "loadgen_cpu_cores": _per_second(loadgen_cpu_s, window_s, 3),
