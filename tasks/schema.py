@@ -187,7 +187,9 @@ IGNORED_FIELDS_HEADER = OpenApiParameter(
     OpenApiParameter.HEADER,
     response=[200, 201],
     description="Body fields that are not the task's and were ignored, comma-separated and "
-    "percent-encoded (at most 20 names), e.g. `category, dueDate`. Absent when none were.",
+    "percent-encoded, e.g. `category, dueDate`: at most 20 names, each cut to 50 characters and an "
+    "ellipsis (`…`) when longer, and at most 1024 bytes in all (names past that are left out). "
+    "Absent when none were.",
 )
 
 # The operations of UserTaskViewSet (/api/{user_id}/tasks).

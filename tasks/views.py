@@ -143,11 +143,26 @@ class TaskViewSet(IdempotentCreateMixin, ConditionalTaskMixin, CompiledLookupMix
 
 
 MAX_IGNORED_FIELDS_LISTED = 20
+# A longer name is cut to this many characters and ends in "…"; enough to recognise any real field.
+MAX_IGNORED_FIELD_NAME_LENGTH = 50
+# The whole value, encoded: with the other headers it stays well inside a proxy's response header
+# buffer (nginx's proxy_buffer_size is one 4 KiB page), which would otherwise turn the answer into a 502.
+MAX_IGNORED_FIELDS_HEADER_BYTES = 1024
 
 
 def ignored_fields_header(names: Sequence[str]) -> str:
-    """A header value from client-chosen names: percent-encoded, so no name can break the header."""
-    listed = [quote(name, safe="") for name in names[:MAX_IGNORED_FIELDS_LISTED]]
+    """A header value from client-chosen names: percent-encoded, so no name can break the header;
+    each name and the whole value capped (names that do not fit are left out)."""
+    listed: list[str] = []
+    size = 0
+    for name in names[:MAX_IGNORED_FIELDS_LISTED]:
+        if len(name) > MAX_IGNORED_FIELD_NAME_LENGTH:
+            name = name[:MAX_IGNORED_FIELD_NAME_LENGTH] + "…"
+        encoded = quote(name, safe="")
+        size += len(encoded) + (2 if listed else 0)
+        if size > MAX_IGNORED_FIELDS_HEADER_BYTES:
+            break
+        listed.append(encoded)
     return ", ".join(listed)
 
 

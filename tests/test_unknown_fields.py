@@ -2,6 +2,7 @@
 
 import json
 from http import HTTPStatus
+from urllib.parse import unquote
 
 import pytest
 
@@ -131,6 +132,27 @@ def test_the_header_names_at_most_twenty_fields(alice):
     response = alice.post(f"/api/{alice.sub}/tasks", body, format="json")
 
     assert response["X-Ignored-Fields"] == ", ".join(f"extra{n:02}" for n in range(20))
+
+
+def test_a_60000_character_field_name_is_cut_to_fifty_characters_in_the_header(alice):
+    body = {"title": "t", "x" * 60_000: 1, "dueDate": 2}
+
+    response = alice.post(f"/api/{alice.sub}/tasks", body, format="json")
+
+    assert response.status_code == HTTPStatus.CREATED
+    assert response["X-Ignored-Fields"] == "dueDate, " + "x" * 50 + "%E2%80%A6"
+
+
+def test_the_whole_header_stays_under_1024_bytes_leaving_out_names_that_do_not_fit(alice):
+    # 20 names of 60 four-byte characters: 50 kept, each 600 bytes once percent-encoded.
+    names = [f"{n:02}" + "😀" * 58 for n in range(20)]
+
+    response = alice.post(f"/api/{alice.sub}/tasks", {"title": "t", **dict.fromkeys(names, 1)}, format="json")
+
+    header = response["X-Ignored-Fields"]
+    assert response.status_code == HTTPStatus.CREATED
+    assert len(header.encode()) <= 1024
+    assert [unquote(name) for name in header.split(", ")] == [names[0][:50] + "…"]
 
 
 def test_browsers_may_read_the_header(alice, settings):
