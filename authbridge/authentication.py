@@ -1,5 +1,6 @@
 """The DRF authentication class: `Authorization: Bearer <Better Auth JWT>` to a local user."""
 
+import logging
 from typing import Any, cast
 
 from django.core.signals import setting_changed
@@ -13,9 +14,13 @@ from authbridge.models import User
 from authbridge.token_cache import TokenCache
 from authbridge.users import user_for_claims
 from authbridge.verifier import Claims, InvalidToken, get_verifier
+from todo_api.logging import RepeatedErrorLog
 from todo_api.metrics import AUTH_FAILURES
 
 token_cache = TokenCache()
+KEYS_UNAVAILABLE_LOG = RepeatedErrorLog(
+    logging.getLogger(__name__), "Token signing keys unavailable, requests answered 503", interval=60
+)
 
 
 @receiver(setting_changed)
@@ -74,6 +79,8 @@ class BetterAuthJWTAuthentication(BaseAuthentication):
             raise InvalidBearerToken(f"Invalid token: {error}.") from error
         except KeysUnavailable as error:
             AUTH_FAILURES.labels("keys_unavailable").inc()
+            # Any token with an unseen kid gets here while the JWKS is unreachable: one line per interval.
+            KEYS_UNAVAILABLE_LOG.record(request._request)
             raise SigningKeysUnavailable(error.retry_after) from error
         user = user_for_claims(claims)
         token_cache.put(cache_key, user, claims, verifier.keys_version())

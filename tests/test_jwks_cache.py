@@ -1,13 +1,16 @@
 """The JWKS cache: lazy fetch, refetch limits, rotation, replacement and outages."""
 
 import contextlib
+import logging
 import threading
 import time
 from http import HTTPStatus
 
 import pytest
 
+from authbridge import authentication
 from tests.conftest import client_with, ed25519_key
+from tests.support.clock import FakeClock
 
 ME = "/api/v1/me"
 
@@ -174,6 +177,43 @@ class TestOutage:
             "code": "keys_unavailable",
             "message": "The token's signing key cannot be checked right now. Retry shortly.",
         }
+
+    def test_repeated_503s_for_unseen_kids_log_one_error_per_minute_with_a_count(
+        self, db, fast_refetch, signing_key, claims_for, jwks_server, jwks_clock, monkeypatch, caplog
+    ):
+        summary = authentication.KEYS_UNAVAILABLE_LOG
+        monkeypatch.setattr(summary, "clock", FakeClock(1000.0))
+        monkeypatch.setattr(summary, "_next_at", None)
+        monkeypatch.setattr(summary, "_count", 0)
+        assert status_with(signing_key.sign(claims_for())) == HTTPStatus.OK
+        jwks_server.stop()
+        jwks_clock.advance(0.35)
+
+        def unseen_kids(times):
+            # Any signature will do: the token is refused before it is checked.
+            return {status_with(ed25519_key(kid=f"k{n}").sign(claims_for())) for n in range(times)}
+
+        with caplog.at_level(logging.INFO):
+            statuses = unseen_kids(5)
+            summary.clock.advance(61)
+            statuses |= unseen_kids(3)
+
+        assert statuses == {HTTPStatus.SERVICE_UNAVAILABLE}
+        errors = [
+            (record.name, record.getMessage()) for record in caplog.records if record.levelno >= logging.ERROR
+        ]
+        assert errors == [
+            (
+                "authbridge.authentication",
+                "Token signing keys unavailable, requests answered 503: 1 in the last 60 s at most",
+            ),
+            (
+                "authbridge.authentication",
+                "Token signing keys unavailable, requests answered 503: 5 in the last 60 s at most",
+            ),
+        ]
+        request_lines = [record for record in caplog.records if record.name == "todo_api.request"]
+        assert [(record.levelname, record.status) for record in request_lines][-8:] == [("WARNING", 503)] * 8
 
     @pytest.mark.parametrize("body", [b"<html>oops</html>", b'{"keys": 3}', b"[]", b""])
     def test_a_broken_first_answer_gives_503_not_500(

@@ -7,6 +7,7 @@ import contextvars
 import json
 import logging
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -72,6 +73,36 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class RepeatedErrorLog:
+    """One ERROR line per interval for an error anyone can repeat at will, with how often it happened.
+
+    The first occurrence is logged at once; later ones are counted, and the first after the interval
+    logs the count since the previous line. A request whose error is reported here sets
+    `request.reported_in_summary`, so that its own request line is a WARNING and Django's is skipped.
+    """
+
+    def __init__(self, logger: logging.Logger, message: str, interval: float) -> None:
+        self.logger = logger
+        self.message = message
+        self.interval = interval
+        self.clock = time.monotonic  # tests pass their own
+        self._lock = threading.Lock()
+        self._count = 0
+        self._next_at: float | None = None
+
+    def record(self, request: HttpRequest) -> None:
+        request.reported_in_summary = True  # type: ignore[attr-defined]
+        with self._lock:
+            self._count += 1
+            now = self.clock()
+            if self._next_at is not None and now < self._next_at:
+                return
+            count, self._count, self._next_at = self._count, 0, now + self.interval
+        self.logger.error(
+            "%s: %d in the last %d s at most", self.message, count, self.interval, extra={"count": count}
+        )
+
+
 class RequestLogMiddleware:
     """Gives each request an id (the client's `X-Request-ID` when sane) and logs it once, when answered."""
 
@@ -92,7 +123,10 @@ class RequestLogMiddleware:
         try:
             response = self.get_response(request)
             response[REQUEST_ID_HEADER] = request_id
-            self.log(request, response.status_code, started)
+            summarised = getattr(request, "reported_in_summary", False)
+            if summarised:
+                response._has_been_logged = True  # type: ignore[attr-defined]  # Django's ERROR line
+            self.log(request, response.status_code, started, summarised)
             return response
         finally:
             trace_id_var.reset(trace_id_token)
@@ -100,12 +134,13 @@ class RequestLogMiddleware:
             request_id_var.reset(token)
 
     @staticmethod
-    def log(request: HttpRequest, status: int, started: float) -> None:
+    def log(request: HttpRequest, status: int, started: float, summarised: bool = False) -> None:
         # DRF copies the verified claims onto the Django request; session users (admin) have none.
         claims = getattr(request, "auth", None)
         sub = claims.get("sub") if isinstance(claims, dict) else None
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
-        level = logging.ERROR if status >= 500 else logging.INFO
+        # A 5xx counted by a RepeatedErrorLog is a WARNING here: one ERROR per interval, not per request.
+        level = logging.INFO if status < 500 else logging.WARNING if summarised else logging.ERROR
         request_logger.log(
             level,
             "%s %s %s",
