@@ -11,7 +11,7 @@ view under /api/ reads the caller from DRF's `request.user`, never from a plain 
 
 from collections.abc import Awaitable
 
-from axes import middleware as axes  # type: ignore[import-untyped]  # (django-axes ships no types)
+from axes import middleware as axes
 from django.contrib.auth import middleware as auth
 from django.contrib.messages import middleware as messages
 from django.contrib.sessions import middleware as sessions
