@@ -125,6 +125,7 @@ class TaskAdminForm(forms.ModelForm):
         errors = series_errors(
             rule_text=cleaned.get("recurrence"),
             due_at=cleaned.get("due_at"),
+            zone_name=cleaned.get("time_zone") or "UTC",
             from_completion=cleaned.get("repeat_from") == RepeatFrom.COMPLETION,
             clearing_due="due_at" in self.changed_data and "recurrence" not in self.changed_data,
         )

@@ -220,7 +220,9 @@ class ChangeFeedView(APIView):
         text = request.query_params.get("cursor")
         cursor = start(owner) if text is None else Cursor.decode(text, owner)
         page = read_page(owner, cursor, limit)
-        return Response({"changes": page.changes, "cursor": page.cursor.encode(), "has_more": page.has_more})
+        # Nothing new: the cursor sent, as it came (signing it again would give the same text).
+        next_text = text if text is not None and page.cursor == cursor else page.cursor.encode()
+        return Response({"changes": page.changes, "cursor": next_text, "has_more": page.has_more})
 
     # A 304 is Django's HttpResponseNotModified, not a DRF Response (see ConditionalTaskMixin).
     def finalize_response(  # type: ignore[override]

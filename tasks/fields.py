@@ -121,7 +121,7 @@ def time_zone_names() -> frozenset[str]:
 @extend_schema_field(
     {
         "type": "string",
-        "maxLength": 64,
+        "enum": sorted(time_zone_names()),
         "default": "UTC",
         "example": "Europe/Berlin",
         "description": "The IANA time zone the series is computed in, so a 09:00 task stays at 09:00 local "

@@ -5,6 +5,7 @@ at 09:00 Europe/Berlin" stays 09:00 across DST changes. A wall-clock time the zo
 takes the offset before the change (zoneinfo's fold=0).
 """
 
+import calendar
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +35,10 @@ STEPS = {
     MONTHLY: relativedelta(months=1),
     YEARLY: relativedelta(years=1),
 }
+
+
+# The most days each month can have (February in a leap year).
+MONTH_LENGTHS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 class RuleError(ValueError):
@@ -76,11 +81,19 @@ def parse_rule(text: str) -> Rule:
     if "COUNT" in values and "UNTIL" in values:
         raise RuleError("COUNT and UNTIL cannot both be given.")
     freq = frequency(values["FREQ"])
+    if freq == WEEKLY and "BYMONTHDAY" in values:
+        raise RuleError("BYMONTHDAY cannot be used with FREQ=WEEKLY (RFC 5545).")
+    if freq == DAILY and "BYDAY" in values and values.get("INTERVAL", "1") != "1":
+        raise RuleError("BYDAY with FREQ=DAILY needs INTERVAL=1: use FREQ=WEEKLY for every other week.")
+    if "BYMONTHDAY" in values and re.search(r"[0-9]", values.get("BYDAY", ""), re.ASCII):
+        raise RuleError("BYDAY with an ordinal (2TU) cannot be combined with BYMONTHDAY.")
     return Rule(
         text=body,
         freq=freq,
         interval=number("INTERVAL", values.get("INTERVAL", "1"), 1, MAX_INTERVAL),
-        byweekday=weekdays(values["BYDAY"], freq) if "BYDAY" in values else None,
+        byweekday=weekdays(values["BYDAY"], freq, in_months="BYMONTH" in values)
+        if "BYDAY" in values
+        else None,
         bymonthday=numbers("BYMONTHDAY", values["BYMONTHDAY"], 31, signed=True)
         if "BYMONTHDAY" in values
         else None,
@@ -115,7 +128,8 @@ def numbers(name: str, value: str, maximum: int, *, signed: bool = False) -> tup
     return tuple(found)
 
 
-def weekdays(value: str, freq: int) -> tuple[weekday, ...]:
+def weekdays(value: str, freq: int, *, in_months: bool) -> tuple[weekday, ...]:
+    """BYDAY's weekdays; an ordinal counts within the month (MONTHLY, or YEARLY with BYMONTH) or the year."""
     found = []
     for item in value.split(","):
         match = BYDAY_ITEM.fullmatch(item)
@@ -127,7 +141,7 @@ def weekdays(value: str, freq: int) -> tuple[weekday, ...]:
                 raise RuleError("BYDAY takes weekdays (MO, TU, WE, TH, FR, SA, SU), separated by commas.")
             found.append(WEEKDAYS[day])
             continue
-        limit = {MONTHLY: 5, YEARLY: 53}.get(freq)
+        limit = {MONTHLY: 5, YEARLY: 5 if in_months else 53}.get(freq)
         if limit is None:
             raise RuleError("BYDAY with an ordinal (2TU, -1FR) needs FREQ=MONTHLY or FREQ=YEARLY.")
         if not 1 <= int(ordinal) <= limit:
@@ -184,24 +198,18 @@ def following_occurrence(
     if rule.count is not None and number >= rule.count:
         return None
     start = local(due_at, zone)
-    last = local(rule.until, zone) if rule.until else None
     if from_completion:
         day = local(after, zone).date() + STEPS[rule.freq] * rule.interval
         following = datetime.combine(day, start.time())
         skipped = 0
+    elif unreachable(rule, start) is not None:  # refused when written; never searched to the year 9999
+        return None
     else:
-        # The series as it goes on from this occurrence: what COUNT has left, this one included.
-        series = rrule(
-            rule.freq,
-            dtstart=start,
-            interval=rule.interval,
-            byweekday=rule.byweekday,
-            bymonthday=rule.bymonthday,
-            bymonth=rule.bymonth,
-            count=rule.count - number + 1 if rule.count is not None else None,
-            until=last,
-        )
+        series = expansion(rule, zone, start)
         found = series.after(max(start, local(after, zone)), inc=False)
+        # Wall-clock times compare naively: in the hour a zone repeats, one may still be before `after`.
+        while found is not None and instant(found, zone) <= after:
+            found = series.after(found, inc=False)
         if found is None:
             return None
         following = found
@@ -209,9 +217,68 @@ def following_occurrence(
     following_number = number + skipped + 1
     if rule.count is not None and following_number > rule.count:
         return None
-    if last is not None and following > last:
+    if rule.until is not None and instant(following, zone) > rule.until:
         return None
     return Occurrence(instant(following, zone), following_number)
+
+
+def expansion(rule: Rule, zone: ZoneInfo, start: datetime) -> rrule:
+    """The series from `start` (wall-clock time in `zone`) up to UNTIL; COUNT is the caller's to apply
+    (it counts from the series' first occurrence, not from `start`)."""
+    return rrule(
+        rule.freq,
+        dtstart=start,
+        interval=rule.interval,
+        byweekday=rule.byweekday,
+        bymonthday=rule.bymonthday,
+        bymonth=rule.bymonth,
+        # UNTIL as a wall-clock time a day late, so an UNTIL in a repeated hour loses nothing: the
+        # exact bound is checked on the instant.
+        until=local_until(rule.until, zone) if rule.until else None,
+    )
+
+
+def local_until(until: datetime, zone: ZoneInfo) -> datetime:
+    try:
+        return local(until, zone) + timedelta(days=1)
+    except OverflowError:
+        return datetime.max
+
+
+def unreachable(rule: Rule, start: datetime) -> str | None:
+    """Why no date from `start` on can match the rule, or None. dateutil tries every candidate date, so
+    a rule no date matches would be searched to the year 9999: seconds of CPU in a write that holds the
+    task's row. These are the ways a rule of this subset can match nothing."""
+    months = set(rule.bymonth or range(1, 13))
+    if rule.freq == MONTHLY:  # every INTERVAL months from the start's month
+        months &= {(start.month - 1 + rule.interval * step) % 12 + 1 for step in range(12)}
+        if not months:
+            return "with this INTERVAL, no month of the series is in BYMONTH."
+    if not rule.bymonthday:
+        return None
+    days = {
+        (month, abs(day))
+        for month in months
+        for day in rule.bymonthday
+        if abs(day) <= MONTH_LENGTHS[month - 1]
+    }
+    if not days:
+        return "no month of the series has a day in BYMONTHDAY."
+    if days == {(2, 29)} and rule.freq in (MONTHLY, YEARLY) and not leap_year_reached(rule, start):
+        return "with this INTERVAL, the series never reaches a leap year's February 29."
+    return None
+
+
+def leap_year_reached(rule: Rule, start: datetime) -> bool:
+    """Whether a series stepping INTERVAL years (YEARLY) or months (MONTHLY) from `start` meets a leap
+    year's February; the Gregorian calendar repeats every 400 years."""
+    months_per_step = rule.interval * (12 if rule.freq == YEARLY else 1)
+    for step in range(4800):
+        month_index = start.month - 1 + months_per_step * step
+        year = start.year + month_index // 12
+        if month_index % 12 == 1 and calendar.isleap(year):
+            return True
+    return False
 
 
 def shifted(remind_at: datetime | None, due_at: datetime | None, new_due_at: datetime) -> datetime | None:
@@ -227,7 +294,12 @@ def shifted(remind_at: datetime | None, due_at: datetime | None, new_due_at: dat
 
 
 def series_errors(
-    *, rule_text: str | None, due_at: datetime | None, from_completion: bool, clearing_due: bool
+    *,
+    rule_text: str | None,
+    due_at: datetime | None,
+    zone_name: str,
+    from_completion: bool,
+    clearing_due: bool,
 ) -> dict[str, list[str]]:
     """What is wrong with a task's series as a write would leave it, by field; nothing when it is fine.
     `rule_text` has passed parse_rule; `clearing_due`: the write sends `due_at: null` and no new rule."""
@@ -240,6 +312,9 @@ def series_errors(
         return {"recurrence": ["A recurring task needs a due_at."]}
     if rule.until is not None and rule.until < due_at:
         return {"recurrence": ["UNTIL is before due_at."]}
+    reason = unreachable(rule, local(due_at, ZoneInfo(zone_name)))
+    if not from_completion and reason is not None:
+        return {"recurrence": [f"No date matches this rule: {reason}"]}
     extra = rule.parts - set(COMPLETION_PARTS)
     if from_completion and extra:
         return {

@@ -157,6 +157,7 @@ class TaskSerializer(serializers.ModelSerializer):
         errors = series_errors(
             rule_text=after_write("recurrence"),
             due_at=after_write("due_at"),
+            zone_name=after_write("time_zone") or "UTC",
             from_completion=after_write("repeat_from") == RepeatFrom.COMPLETION,
             clearing_due="due_at" in attrs and "recurrence" not in attrs,
         )

@@ -6,6 +6,7 @@ commits has its change and one that rolls back has none. The API's views, the ad
 commands call these; serializers only validate and represent.
 """
 
+import copy
 import functools
 from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
@@ -68,9 +69,12 @@ def task_update(
     and the new owner's gains it."""
     completed = fields.pop("completed", None)
     previous_owner = task.owner_id
+    follow_up = FollowUp()
     written = write(
         task,
-        lambda row: {**fields, **completion(row.completed, completed), **series_reset(row, fields)},
+        lambda row: follow_up.changes(
+            row, {**fields, **completion(row.completed, completed), **series_reset(row, fields)}
+        ),
         versions,
     )
     if tags is not None:
@@ -79,7 +83,7 @@ def task_update(
         moved = [(previous_owner, Change.Action.DELETED), (task.owner_id, Change.Action.CREATED)]
         record_changes([(owner_id, task.pk, action) for owner_id, action in moved])
     else:
-        record_changes([(task.owner_id, task.pk, action_of(written)), *follow_up(task, written)])
+        record_changes([(task.owner_id, task.pk, action_of(written)), *follow_up.finish(task)])
     return task
 
 
@@ -87,8 +91,11 @@ def task_update(
 def task_toggle(task: Task, *, versions: Versions = None) -> Task:
     """Flips `completed` of the row as it is, so concurrent toggles lose no update; `completed_at`
     follows from the row's own old value, not from what this request read."""
-    written = write(task, lambda row: completion(row.completed, not row.completed), versions)
-    record_changes([(task.owner_id, task.pk, action_of(written)), *follow_up(task, written)])
+    follow_up = FollowUp()
+    written = write(
+        task, lambda row: follow_up.changes(row, completion(row.completed, not row.completed)), versions
+    )
+    record_changes([(task.owner_id, task.pk, action_of(written)), *follow_up.finish(task)])
     return task
 
 
@@ -97,7 +104,10 @@ class CannotSkip(APIException):
 
     status_code = HTTPStatus.CONFLICT
     default_code = "cannot_skip"
-    default_detail = "Only an open recurring task whose series goes on can skip to its next occurrence."
+    default_detail = (
+        "Only an open recurring task whose series goes on, and whose next occurrence does not exist "
+        "yet, can skip to it."
+    )
 
 
 @transaction.atomic
@@ -106,7 +116,8 @@ def task_skip(task: Task, *, versions: Versions = None) -> Task:
     its reminder moving with it and re-armed."""
 
     def to_next_occurrence(row: Task) -> dict[str, Any]:
-        if row.completed or row.recurrence is None or row.due_at is None:
+        # A reopened occurrence whose successor exists would land on the successor's date.
+        if row.completed or row.recurrence is None or row.due_at is None or row.next_occurrence is not None:
             raise CannotSkip()
         following = successor_of(row, after=row.due_at)
         if following is None:
@@ -147,31 +158,53 @@ def successor_of(task: Task, *, after: datetime) -> Occurrence | None:
     )
 
 
-def follow_up(task: Task, written: dict[str, Any]) -> list[tuple[int, int, Change.Action]]:
-    """The successor of a recurring occurrence this write completed, created once: the write holds
-    the row, and `next_occurrence` stays set when the task is reopened and completed again."""
-    if not (written.get("completed") is True and task.recurrence and task.next_occurrence is None):
-        return []
-    following = successor_of(task, after=written["completed_at"])
-    if following is None:
-        return []
-    successor = Task.objects.create(
-        owner_id=task.owner_id,
-        title=task.title,
-        description=task.description,
-        priority=task.priority,
-        recurrence=task.recurrence,
-        time_zone=task.time_zone,
-        repeat_from=task.repeat_from,
-        occurrence=following.number,
-        due_at=following.due_at,
-        remind_at=shifted(task.remind_at, task.due_at, following.due_at),
-    )
-    successor.tags.add(*task.tags.all())
-    # Part of the completing write, whose version the response's ETag already names.
-    Task.objects.filter(pk=task.pk).update(next_occurrence=successor.pk, version=task.version)
-    task.next_occurrence = successor.pk
-    return [(task.owner_id, successor.pk, Change.Action.CREATED)]
+# What a successor copies of the occurrence it follows, besides its tags.
+SERIES_FIELDS = ("owner_id", "title", "description", "priority", "recurrence", "time_zone", "repeat_from")
+
+
+class FollowUp:
+    """The successor of a recurring occurrence a write completes, created as the write decides the
+    row's changes, so the completing UPDATE also sets `next_occurrence`: one more INSERT in all.
+
+    Once: only the write that turns `completed` true on the row as it is creates one, and
+    `next_occurrence` stays set when the task is reopened and completed again. A write that loses
+    its race runs again on the row as it now is; the successor of its first try is removed first.
+    """
+
+    def __init__(self) -> None:
+        self.successor: Task | None = None
+
+    def changes(self, row: Task, changes: dict[str, Any]) -> dict[str, Any]:
+        if self.successor is not None:
+            self.successor.delete()
+            self.successor = None
+        if changes.get("completed") is not True or row.next_occurrence is not None:
+            return changes
+        occurrence = copy.copy(row)  # the occurrence as this write leaves it
+        for name, value in changes.items():
+            setattr(occurrence, name, value)
+        if occurrence.recurrence is None:
+            return changes
+        following = successor_of(occurrence, after=changes["completed_at"])
+        if following is None:
+            return changes
+        self.successor = Task.objects.create(
+            **{name: getattr(occurrence, name) for name in SERIES_FIELDS},
+            occurrence=following.number,
+            due_at=following.due_at,
+            remind_at=shifted(occurrence.remind_at, occurrence.due_at, following.due_at),
+        )
+        return {**changes, "next_occurrence": self.successor.pk}
+
+    def finish(self, task: Task) -> list[tuple[int, int, Change.Action]]:
+        """Gives the successor the completed task's tags (none to read when the task was read with
+        its tag names and has none); the change that records it."""
+        if self.successor is None:
+            return []
+        tag_names = getattr(task, "tag_names", None)
+        if tag_names is None or tag_names:
+            self.successor.tags.add(*task.tags.all())
+        return [(task.owner_id, self.successor.pk, Change.Action.CREATED)]
 
 
 @transaction.atomic
@@ -182,9 +215,10 @@ def task_delete(task: Task, *, versions: Versions = None) -> None:
         task.refresh_from_db(from_queryset=Task.objects.select_for_update())
         if task.version not in versions:
             raise VersionMismatch()
-    deleted, _ = Task.objects.filter(pk=task.pk).delete()
+    task_id = task.pk
+    deleted, _ = task.delete()  # the instance's own DELETE: no query to find the row again
     if deleted:
-        record_changes([(task.owner_id, task.pk, Change.Action.DELETED)])
+        record_changes([(task.owner_id, task_id, Change.Action.DELETED)])
 
 
 @transaction.atomic

@@ -12,7 +12,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
-from schemathesis.checks import negative_data_rejection
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.core.parameters import ParameterLocation
 
 from tests.live_server import LiveServer, hs256_token
@@ -82,6 +82,7 @@ def filter_body(ctx, body):
         and not (isinstance(title, str) and not title.strip())
         and tags_in_words
         and not before_1900(body.get("due_at"))
+        and not before_1900(body.get("remind_at"))
     )
 
 
@@ -134,10 +135,14 @@ def call(case, server, token=None):
 def lenient_checks(case):
     """Checks that do not apply: a title's length counts after trimming (as its description says),
     and `priority` and `ordering` also read the comma form, trimmed (`high, low` is two valid
-    values), so such cases are not expected to be rejected."""
-    title = case.body.get("title") if isinstance(case.body, dict) else None
+    values), so such cases are not expected to be rejected. A recurrence rule's grammar and its
+    ties to `due_at` and `repeat_from` are in words only: a rule may be refused."""
+    body = case.body if isinstance(case.body, dict) else {}
+    title = body.get("title")
     if isinstance(title, str) and title != title.strip():
         return [negative_data_rejection]
+    if body.get("recurrence") is not None:
+        return [positive_data_acceptance]
     query = case.query or {}
     for name in ("priority", "ordering"):
         values = query.get(name, [])

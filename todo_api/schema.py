@@ -52,8 +52,6 @@ REQUEST_EXAMPLES: dict[str, Schema] = {
         "priority": "high",
         "due_at": "2026-12-01T17:00:00Z",
         "tags": ["Errands"],
-        "recurrence": "FREQ=WEEKLY;BYDAY=TU",
-        "time_zone": "Europe/Berlin",
         "remind_at": "2026-12-01T16:30:00Z",
     },
     "PatchedTaskRequest": {"completed": True},
