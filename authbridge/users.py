@@ -17,10 +17,12 @@ def _clean_text(value: object, max_length: int | None) -> str:
 
 
 def user_for_claims(claims: dict[str, Any]) -> User:
-    """The local user for a verified token's `sub`; email and name follow the token."""
+    """The local user for a verified token's `sub`; email, name and email_verified follow the token."""
     profile = {
         "email": _clean_text(claims.get("email"), User._meta.get_field("email").max_length),
         "name": _clean_text(claims.get("name"), User._meta.get_field("name").max_length),
+        # Better Auth's claim; OpenID Connect's name for it from other issuers. Only a JSON true counts.
+        "email_verified": claims.get("emailVerified", claims.get("email_verified")) is True,
     }
     sub = claims["sub"]
     try:
@@ -31,9 +33,10 @@ def user_for_claims(claims: dict[str, Any]) -> User:
     except IntegrityError as error:
         # The `sub` is free but a staff account already uses it as its username.
         raise exceptions.PermissionDenied("This account conflicts with a local account.") from error
-    if not created and (user.email, user.name) != (profile["email"], profile["name"]):
-        user.email, user.name = profile["email"], profile["name"]
-        user.save(update_fields=["email", "name"])
+    if not created and any(getattr(user, field) != value for field, value in profile.items()):
+        for field, value in profile.items():
+            setattr(user, field, value)
+        user.save(update_fields=list(profile))
     if not user.is_active:
         raise exceptions.PermissionDenied("This account is disabled.")
     return user

@@ -12,6 +12,7 @@ from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
+from authbridge.models import User
 from tasks.fields import RecurrenceField, TagNamesField, TimeZoneField
 from tasks.models import RepeatFrom, Tag, Task, overdue_at
 from tasks.recurrence import series_errors
@@ -40,11 +41,22 @@ class OwnerFilter(admin.SimpleListFilter):
     def has_output(self) -> bool:
         return True
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+    # Shown under the box: any token can carry any email, so one email may name several users.
+    MATCHES_SHOWN = 10
+
+    def matching(self) -> Q:
         owner = (self.value() or "").strip()
-        if not owner:
+        return Q(email__iexact=owner) | Q(sub=owner) | Q(username=owner)
+
+    def matches(self) -> QuerySet[User]:
+        if not (self.value() or "").strip():
+            return User.objects.none()
+        return User.objects.filter(self.matching()).order_by("pk")[: self.MATCHES_SHOWN]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if not (self.value() or "").strip():
             return queryset
-        return queryset.filter(Q(owner__email__iexact=owner) | Q(owner__sub=owner) | Q(owner__username=owner))
+        return queryset.filter(owner__in=User.objects.filter(self.matching()))
 
     # Not Django's choice dicts: our template (owner_filter.html) reads these keys instead.
     def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:  # type: ignore[override]
@@ -55,6 +67,7 @@ class OwnerFilter(admin.SimpleListFilter):
                 (name, value) for name, value in changelist.params.items() if name != self.parameter_name
             ],
             "clear": changelist.get_query_string(remove=[self.parameter_name]),
+            "matches": [str(user) for user in self.matches()],
         }
 
 

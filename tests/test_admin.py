@@ -210,7 +210,9 @@ def test_the_owner_autocomplete_finds_users_by_email(staff, alice_user, bob_user
     )
 
     assert response.status_code == HTTPStatus.OK
-    assert response.json()["results"] == [{"id": str(alice_user.pk), "text": "alice@example.com"}]
+    assert response.json()["results"] == [
+        {"id": str(alice_user.pk), "text": "Alice <alice@example.com (unverified)> · id alice-sub"}
+    ]
 
 
 def test_the_user_list_searches_by_email_and_sub(staff, alice_user, bob_user):
@@ -220,6 +222,67 @@ def test_the_user_list_searches_by_email_and_sub(staff, alice_user, bob_user):
     html = response.content.decode()
     assert "bob@example.com" in html
     assert "alice@example.com" not in html
+
+
+def test_the_user_list_shows_the_better_auth_id_beside_email_and_name_and_marks_unverified_emails(
+    staff, alice_user, bob_user
+):
+    User.objects.filter(pk=bob_user.pk).update(email_verified=True)
+
+    response = staff.get("/admin/authbridge/user/")
+
+    assert response.status_code == HTTPStatus.OK
+    rows = {
+        row[0]: row[1:]
+        for row in re.findall(
+            r'<th class="field-sub"><a href="[^"]+">([^<]+)</a></th><td class="field-email">([^<]*)</td>'
+            r'<td class="field-email_verified"><img src="[^"]+icon-(yes|no)\.svg" alt="(?:True|False)"></td>'
+            r'<td class="field-name">([^<]*)</td>',
+            response.content.decode(),
+        )
+    }
+    assert rows["alice-sub"] == ("alice@example.com", "no", "Alice")
+    assert rows["bob-sub"] == ("bob@example.com", "yes", "Bob")
+
+
+def test_the_user_list_finds_a_user_by_their_exact_better_auth_id(staff, alice_user, bob_user):
+    response = staff.get("/admin/authbridge/user/", {"q": "alice-sub"})
+
+    assert response.status_code == HTTPStatus.OK
+    assert "alice@example.com" in response.content.decode()
+    assert "bob@example.com" not in response.content.decode()
+
+
+def test_owners_carrying_the_same_email_are_told_apart_by_id_and_verification(staff, alice_user):
+    alice_user.email_verified = True
+    alice_user.save()
+    mallory = User.objects.create(
+        username="mallory-sub", sub="mallory-sub", email="alice@example.com", name="Alice"
+    )
+    Task.objects.create(owner=alice_user, title="Alice's own")
+    Task.objects.create(owner=mallory, title="Mallory's, under Alice's email")
+
+    response = staff.get("/admin/tasks/task/", {"owner": "alice@example.com"})
+
+    html = response.content.decode()
+    owners = re.findall(r'<td class="field-owner nowrap">([^<]+)</td>', html)
+    assert sorted(owners) == [
+        "Alice &lt;alice@example.com (unverified)&gt; · id mallory-sub",
+        "Alice &lt;alice@example.com&gt; · id alice-sub",
+    ]
+    matches = re.search(r'<ul class="owner-matches">(.*?)</ul>', html, re.S).group(1)
+    assert re.findall(r"<li>([^<]+)</li>", matches) == [
+        "Alice &lt;alice@example.com&gt; · id alice-sub",
+        "Alice &lt;alice@example.com (unverified)&gt; · id mallory-sub",
+    ]
+
+
+def test_the_tag_list_names_owners_with_their_id(staff, alice_user):
+    Tag.objects.create(owner=alice_user, name="Work")
+
+    response = staff.get("/admin/tasks/tag/")
+
+    assert "Alice &lt;alice@example.com (unverified)&gt; · id alice-sub" in response.content.decode()
 
 
 def test_the_user_list_filters_staff(staff, alice_user):

@@ -32,6 +32,31 @@ def test_email_and_name_follow_the_token(db, token_for):
     assert User.objects.filter(sub="sub-1").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("claims", "verified"),
+    [
+        ({"emailVerified": True}, True),
+        ({"emailVerified": False}, False),
+        ({"emailVerified": "true"}, False),
+        ({"emailVerified": ..., "email_verified": True}, True),  # ...: the claim left out
+        ({"emailVerified": ...}, False),
+    ],
+)
+def test_email_verified_is_taken_from_the_token_only_when_it_is_true(db, token_for, claims, verified):
+    client_with(token_for("sub-v", email="v@example.com", **claims)).get(ME)
+
+    assert User.objects.get(sub="sub-v").email_verified is verified
+
+
+def test_email_verified_follows_the_token(db, token_for):
+    client_with(token_for("sub-v", emailVerified=False)).get(ME)
+    client_with(token_for("sub-v", emailVerified=True)).get(ME)
+    assert User.objects.get(sub="sub-v").email_verified is True
+
+    client_with(token_for("sub-v", email="other@example.com", emailVerified=False)).get(ME)
+    assert User.objects.get(sub="sub-v").email_verified is False
+
+
 def test_identity_is_the_sub_never_the_email(db, token_for):
     client_with(token_for("sub-a", email="same@example.com")).get(ME)
     client_with(token_for("sub-b", email="same@example.com")).get(ME)
