@@ -162,13 +162,13 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT") or BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # With DEBUG off, static files have content-hashed, pre-compressed names from collectstatic's
-    # manifest (the Docker build runs it), so WhiteNoise can cache them forever. A page with a
-    # {% static %} tag fails loudly when collectstatic was not run; the test suite swaps in the
-    # plain backend (tests/conftest.py), and tests/test_dockerfile.py checks the real one.
+    # manifest (the Docker build runs it), so WhiteNoise can cache them forever. Without the manifest
+    # the server refuses to start (todo_api/static_manifest.py); the test suite swaps in the plain
+    # backend (tests/conftest.py), and tests/test_dockerfile.py checks the real one.
     "staticfiles": {
         "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
         if DEBUG
