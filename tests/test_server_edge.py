@@ -17,17 +17,19 @@ from todo_api.edge import (
     LIMIT_REQUEST_FIELDS,
     LIMIT_REQUEST_LINE,
     MAX_QUERY_STRING_BYTES,
+    json_error_response,
 )
 
-pytestmark = pytest.mark.live
-
 TASKS = "/api/v1/tasks"
+APP = "https://app.example.com"
 FOUR_BYTE_CHARACTER = "\U0001f600"  # 😀: 4 bytes of UTF-8, 12 once percent-encoded
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    live = LiveServer(tmp_path_factory.mktemp("edge"), workers=1, threads=4)
+    live = LiveServer(
+        tmp_path_factory.mktemp("edge"), workers=1, threads=4, extra_env={"CORS_ALLOWED_ORIGINS": APP}
+    )
     yield live
     live.stop()
 
@@ -101,6 +103,7 @@ def assert_json_error(response, status, code):
     return error
 
 
+@pytest.mark.live
 class TestWhatTheContractAcceptsReachesDjango:
     def test_a_token_of_the_verifiers_maximum_length_is_accepted(self, server):
         token = token_of_length(MAX_TOKEN_LENGTH)
@@ -160,6 +163,7 @@ class TestWhatTheContractAcceptsReachesDjango:
         }
 
 
+@pytest.mark.live
 class TestGunicornRefusesInJson:
     def test_a_request_line_over_the_limit_is_414(self, server, token):
         target = f"{TASKS}?search=" + "x" * LIMIT_REQUEST_LINE
@@ -219,5 +223,40 @@ class TestGunicornRefusesInJson:
 
         assert error["message"] == "The request is not valid HTTP/1.1."
 
+    @pytest.mark.parametrize(
+        ("data", "status"),
+        [
+            (request_bytes(f"{TASKS}?search=" + "x" * LIMIT_REQUEST_LINE, [f"Origin: {APP}"]), 414),
+            (request_bytes(TASKS, [f"Origin: {APP}", f"X-Huge: {'y' * LIMIT_REQUEST_FIELD_SIZE}"]), 431),
+            (request_bytes(TASKS, [f"Origin: {APP}", "Bad Name: x"]), 400),
+        ],
+        ids=["414", "431", "400"],
+    )
+    def test_refusals_carry_the_cors_headers_an_allowed_origin_gets(self, server, data, status):
+        answered_status, headers, _ = server.raw(data)
+
+        assert answered_status == status
+        assert headers["access-control-allow-origin"] == APP
+        assert headers["vary"] == "Origin"
+
     def test_the_server_still_answers_after_all_of_it(self, server, token):
         assert server.request("GET", TASKS, token=token)[0] == HTTPStatus.OK
+
+
+@pytest.mark.parametrize(
+    ("origins", "expected"),
+    [
+        ([APP], f"Access-Control-Allow-Origin: {APP}\r\nVary: Origin\r\n"),
+        ([APP, "https://admin.example.com"], "Access-Control-Allow-Origin: *\r\nVary: Origin\r\n"),
+        ([], ""),
+    ],
+    ids=["one origin", "several", "none"],
+)
+def test_a_refusal_names_the_allowed_origin_or_any_when_several_are_allowed(settings, origins, expected):
+    settings.CORS_ALLOWED_ORIGINS = origins
+
+    head = json_error_response(431).split(b"\r\n\r\n")[0].decode() + "\r\n"
+
+    assert head.startswith("HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert ("Access-Control-Allow-Origin" in head) is bool(expected)
+    assert expected in head

@@ -45,6 +45,21 @@ REFUSALS = {
 }
 
 
+def cors_headers() -> str:
+    """The CORS headers that let an allowed origin's page read a refusal, as Django's answers do.
+
+    The request's Origin is unknown (gunicorn could not parse the request), so with one allowed
+    origin the header names it, and with several it is `*`: that lets any page read this fixed body,
+    which says nothing of anyone (the API uses no cookies, so no credentials are involved).
+    """
+    from django.conf import settings
+
+    origins = settings.CORS_ALLOWED_ORIGINS
+    if not origins:
+        return ""
+    return f"Access-Control-Allow-Origin: {origins[0] if len(origins) == 1 else '*'}\r\nVary: Origin\r\n"
+
+
 def json_error_response(status: int) -> bytes:
     """The raw HTTP response for a request gunicorn refuses itself."""
     # Imported when an error is written, in a worker: todo_api.errors needs Django's settings.
@@ -57,6 +72,7 @@ def json_error_response(status: int) -> bytes:
         f"HTTP/1.1 {status} {phrase}\r\n"
         "Connection: close\r\n"
         "Content-Type: application/json\r\n"
+        f"{cors_headers()}"
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("latin-1") + body
