@@ -45,7 +45,10 @@ class IdempotencyKeyReused(APIException):
 class IdempotencyKeyInProgress(APIException):
     status_code = HTTPStatus.CONFLICT
     default_code = "idempotency_key_in_progress"
-    default_detail = f"A request with this {HEADER} is still in progress. Retry shortly."
+    default_detail = (
+        f"Another request with this {HEADER} was being handled at the same moment, and its result "
+        "could not be read back. Retry the request with the same key."
+    )
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -75,14 +78,16 @@ def remembered(owner: User, key: str, now: datetime | None = None) -> Idempotenc
     return record
 
 
-def remember(owner: User, key: str, request_fingerprint: str, response: Response) -> IdempotencyKey:
+def remember(
+    owner: User, key: str, request_fingerprint: str, response: Response, headers: dict[str, str]
+) -> IdempotencyKey:
     return IdempotencyKey.objects.create(
         owner=owner,
         key=key,
         fingerprint=request_fingerprint,
         status=response.status_code,
         body=render_json(response.data).decode(),
-        headers={name: response[name] for name in ("Location", "ETag") if name in response},
+        headers=headers,
     )
 
 
@@ -112,6 +117,10 @@ class IdempotentCreateMixin(TaskViewSetBase):
     with a 4xx raises inside the transaction, so nothing of it is remembered.
     """
 
+    def replayed_headers(self, response: Response) -> dict[str, str]:
+        """The headers of the first response that a replay repeats."""
+        return {name: response[name] for name in ("Location", "ETag") if name in response}
+
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         key = idempotency_key(request)
         if key is None:
@@ -123,7 +132,7 @@ class IdempotentCreateMixin(TaskViewSetBase):
             try:
                 with transaction.atomic():
                     response = super().create(request, *args, **kwargs)
-                    remember(owner, key, request_fingerprint, response)
+                    remember(owner, key, request_fingerprint, response, self.replayed_headers(response))
             except IntegrityError:
                 record = remembered(owner, key)
                 if record is None:  # committed, then expired or its owner deleted: retry

@@ -100,7 +100,9 @@ EXTRA_RESPONSES: dict[str, dict[str, OpenApiResponse | None]] = {
     },
     "create": {
         "409": error_response(
-            IdempotencyKeyInProgress, "A request with this Idempotency-Key could not be replayed yet: retry."
+            IdempotencyKeyInProgress,
+            "Another request with this Idempotency-Key was handled at the same moment and its result "
+            "could not be read back: retry with the same key.",
         ),
         "422": error_response(
             IdempotencyKeyReused,

@@ -185,6 +185,13 @@ class UserTaskViewSet(TaskViewSet):
         super().perform_update(serializer)
         self.ignored_fields = serializer.ignored_fields
 
+    def replayed_headers(self, response: Response) -> dict[str, str]:
+        # Added by finalize_response below, after the create that is remembered.
+        headers = super().replayed_headers(response)
+        if self.ignored_fields:
+            headers["X-Ignored-Fields"] = ignored_fields_header(self.ignored_fields)
+        return headers
+
     # A 304 is not a DRF Response: see ConditionalTaskMixin.finalize_response.
     def finalize_response(  # type: ignore[override]
         self, request: Request, response: Response, *args: Any, **kwargs: Any

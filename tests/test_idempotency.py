@@ -6,6 +6,7 @@ from http import HTTPStatus
 
 import pytest
 from django.core.management import call_command
+from django.db import IntegrityError
 from django.utils import timezone
 
 from tasks.idempotency import PURGE_BATCH, purge_expired, remembered
@@ -52,6 +53,35 @@ def test_a_retry_replays_the_first_response_and_creates_nothing(alice, tasks_of)
     assert retry["Idempotent-Replayed"] == "true"
     assert "Idempotent-Replayed" not in first
     assert Task.objects.count() == 1
+
+
+def test_a_replay_on_the_compatibility_routes_repeats_x_ignored_fields(alice):
+    body = {"title": "Buy milk", "category": "errands", "dueDate": "2026-12-01"}
+    first = post(alice, compat_tasks(alice), body, "k-ignored")
+
+    retry = post(alice, compat_tasks(alice), body, "k-ignored")
+
+    assert first["X-Ignored-Fields"] == retry["X-Ignored-Fields"] == "category, dueDate"
+    assert retry["Idempotent-Replayed"] == "true"
+    assert Task.objects.count() == 1
+
+
+def test_a_concurrent_request_whose_result_cannot_be_read_back_is_a_409_saying_so(alice, monkeypatch):
+    def lost_race(*args, **kwargs):
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr("tasks.idempotency.remember", lost_race)
+
+    response = post(alice, "/api/v1/tasks", {"title": "Buy milk"}, "k-raced")
+
+    assert response.status_code == HTTPStatus.CONFLICT
+    assert response.json() == {
+        "status": 409,
+        "code": "idempotency_key_in_progress",
+        "message": "Another request with this Idempotency-Key was being handled at the same moment, and "
+        "its result could not be read back. Retry the request with the same key.",
+    }
+    assert Task.objects.count() == 0
 
 
 def test_an_equal_json_body_is_the_same_request_whatever_its_key_order_and_spacing(alice):
