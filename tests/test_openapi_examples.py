@@ -3,6 +3,7 @@
 import time
 from datetime import timedelta
 from http import HTTPStatus
+from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -11,7 +12,8 @@ from rest_framework.test import APIClient
 from authbridge.models import User
 from tasks.changes import purge_before
 from tests.conftest import client_with
-from todo_api.schema import ERRORS
+from todo_api import throttling
+from todo_api.schema import ERRORS, RESPONSE_HEADERS, THROTTLED_EXAMPLE_WAIT
 
 EXAMPLES = {case.name: case for case in ERRORS}
 
@@ -91,6 +93,21 @@ def test_the_error_example_is_the_body_the_api_sends(name, alice, bob, task, tok
     if case.fields is not None:
         expected["fields"] = case.fields
     assert response.json() == expected
+
+
+def test_the_429_example_is_a_real_throttled_answer_with_its_wait(alice, settings, monkeypatch):
+    case = EXAMPLES["throttled"]
+    settings.API_USER_RATE, settings.REDIS_URL, settings.API_USER_RATE_FILE = (1, 60), None, None
+    # A moment 42 s before a minute's end: the wait the throttle computes is the example's.
+    moment = 1_800_000_000 - 1_800_000_000 % 60 + 60 - THROTTLED_EXAMPLE_WAIT
+    monkeypatch.setattr(throttling, "time", SimpleNamespace(time=lambda: moment, monotonic=time.monotonic))
+
+    assert alice.get("/api/v1/me").status_code == HTTPStatus.OK
+    response = alice.get("/api/v1/me")
+
+    assert response.status_code == case.status
+    assert response.json() == {"status": case.status, "code": case.code, "message": case.message}
+    assert response["Retry-After"] == str(RESPONSE_HEADERS[429]["Retry-After"]["schema"]["example"])
 
 
 def test_the_body_of_an_unknown_api_path_is_json_with_debug_on(settings, alice):

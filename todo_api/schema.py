@@ -59,6 +59,10 @@ REQUEST_EXAMPLES: dict[str, Schema] = {
     "PatchedCompatTaskRequest": {"completed": True},
 }
 
+# A wait the throttle really answers (under 60 s: within a window of the recommended 600/min), the
+# same in the 429 example's Retry-After and in its message (tests/test_openapi_examples.py provokes it).
+THROTTLED_EXAMPLE_WAIT = 42
+
 # Headers that come with a status whenever an operation documents it.
 RESPONSE_HEADERS: dict[int, dict[str, Schema]] = {
     201: {
@@ -76,7 +80,7 @@ RESPONSE_HEADERS: dict[int, dict[str, Schema]] = {
     429: {
         "Retry-After": {
             "description": "Seconds until the rate limit lets the caller through again.",
-            "schema": {"type": "integer", "example": 42},
+            "schema": {"type": "integer", "example": THROTTLED_EXAMPLE_WAIT},
         }
     },
     503: {
@@ -235,7 +239,7 @@ ERRORS = [
         "token",
         429,
         "throttled",
-        message="Request was throttled. Expected available in 42 seconds.",
+        message=f"Request was throttled. Expected available in {THROTTLED_EXAMPLE_WAIT} seconds.",
         description="The caller is over the per-user rate limit (`API_USER_RATE`, when set); retry "
         "after `Retry-After` seconds.",
     ),
