@@ -27,6 +27,12 @@ from django.utils import timezone
 from rest_framework.utils.encoders import JSONEncoder
 
 from tasks.models import Change
+from todo_api.metrics import (
+    EVENT_PUBLISH_FAILURES,
+    EVENTS_OLDEST_PENDING_SECONDS,
+    EVENTS_PENDING,
+    EVENTS_PUBLISHED,
+)
 
 logger = logging.getLogger("tasks.events")
 
@@ -279,10 +285,12 @@ class Publisher:
         # Conditional: another publisher may have marked it first; its time stands.
         Change.objects.filter(pk=pending.id, published_at__isnull=True).update(published_at=self.clock())
         self.published += 1
+        EVENTS_PUBLISHED.inc()
         return True
 
     def log_failure(self, pending: Pending, topic: str, reason: str, status: int | None, body: bytes) -> None:
         self.failed += 1
+        EVENT_PUBLISH_FAILURES.inc()
         fields = {
             "change_id": pending.id,
             "task_id": pending.task_id,
@@ -319,13 +327,15 @@ class Publisher:
         )
 
     def warn_if_stale(self) -> None:
-        """Every STALE_CHECK of the clock, how old the oldest waiting event is: a warning, at most once
-        a minute, while it is over STALE_AFTER."""
+        """Every STALE_CHECK of the clock, how many events wait and how old the oldest is (the metrics),
+        and a warning, at most once a minute, while it is over STALE_AFTER."""
         now = self.clock()
         if self.stale_checked_at is not None and now - self.stale_checked_at < STALE_CHECK:
             return
         self.stale_checked_at = now
         count, recorded_at = backlog()
+        EVENTS_PENDING.set(count)
+        EVENTS_OLDEST_PENDING_SECONDS.set((now - recorded_at).total_seconds() if recorded_at else 0)
         if recorded_at is None or now - recorded_at <= STALE_AFTER:
             return
         if self.stale_warned_at is not None and now - self.stale_warned_at < STALE_AFTER:

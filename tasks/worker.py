@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from tasks import services
 from tasks.models import Task
+from todo_api.metrics import REMINDER_DELAY, REMINDERS_FIRED
 
 logger = logging.getLogger("tasks.worker")
 
@@ -66,6 +67,8 @@ class ReminderWorker:
             now = self.clock()
             if services.task_remind(task_id, remind_at, now):
                 self.fired += 1
+                REMINDERS_FIRED.inc()
+                REMINDER_DELAY.observe((now - remind_at).total_seconds())
                 late_ms = round((now - remind_at).total_seconds() * 1000)
                 logger.info(
                     "reminder fired for task %s, %s ms late",

@@ -232,8 +232,11 @@ def test_the_worker_is_a_deployment_of_its_own_run_as_the_api_runs_with_nothing_
     assert set(worker["resources"]) == {"requests", "limits"}
     # It stops within 10 s of SIGTERM (tests/test_worker_live.py); the pod waits longer before SIGKILL.
     assert pod["terminationGracePeriodSeconds"] >= 10
-    # No port, no HTTP probe, no Service, no ingress.
-    assert not {"ports", "livenessProbe", "readinessProbe", "startupProbe"} & set(worker)
+    # No HTTP probe, no Service; one port, for Prometheus (WORKER_METRICS_PORT, from the config).
+    assert not {"livenessProbe", "readinessProbe", "startupProbe"} & set(worker)
+    assert worker["ports"] == [{"name": "metrics", "containerPort": 9100}]
+    annotations = deployment["template"]["metadata"]["annotations"]
+    assert (annotations["prometheus.io/scrape"], annotations["prometheus.io/port"]) == ("true", "9100")
     labels = deployment["template"]["metadata"]["labels"]
     assert labels["app.kubernetes.io/component"] == "worker"
     for (kind, _), item in rendered.items():
@@ -241,7 +244,7 @@ def test_the_worker_is_a_deployment_of_its_own_run_as_the_api_runs_with_nothing_
             assert item["spec"]["selector"]["app.kubernetes.io/component"] != "worker"
     policy = rendered["NetworkPolicy", "todo-api-worker"]["spec"]
     assert policy["podSelector"]["matchLabels"]["app.kubernetes.io/component"] == "worker"
-    assert (policy["policyTypes"], policy.get("ingress")) == (["Ingress"], None)
+    assert (policy["policyTypes"], policy["ingress"]) == (["Ingress"], [{"ports": [{"port": "metrics"}]}])
 
 
 def test_the_dapr_overlay_gives_the_worker_a_sidecar_with_no_app_port_and_leaves_its_container_as_it_is():
@@ -261,7 +264,7 @@ def test_the_dapr_overlay_gives_the_worker_a_sidecar_with_no_app_port_and_leaves
         production["Deployment", "todo-api-worker"]["spec"]["template"]["spec"]["containers"]
     )
     # The worker only connects out (to the database and its own daprd on 127.0.0.1): still no ingress.
-    assert dapr["NetworkPolicy", "todo-api-worker"]["spec"].get("ingress") is None
+    assert dapr["NetworkPolicy", "todo-api-worker"]["spec"]["ingress"] == [{"ports": [{"port": "metrics"}]}]
 
 
 def test_the_pubsub_component_is_kafka_scoped_to_the_worker_which_alone_publishes_the_two_topics():

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import OperationalError, connection
 from django.test.utils import CaptureQueriesContext
+from prometheus_client import REGISTRY
 
 from authbridge.models import User
 from tasks import services
@@ -282,3 +283,15 @@ def test_a_failed_poll_is_logged_and_retried_on_a_new_connection(clock, monkeypa
     (failed,) = [record for record in caplog.records if record.levelno == logging.ERROR]
     assert failed.getMessage() == "poll failed; retrying in 0.01 s"
     assert failed.exc_info is not None and failed.exc_info[0] is OperationalError
+
+
+def test_a_fired_reminder_is_counted_with_how_late_it_fired(worker, clock, alice_user):
+    task(alice_user)
+    fired = REGISTRY.get_sample_value("todo_api_reminders_fired_total") or 0
+    late = REGISTRY.get_sample_value("todo_api_reminder_delay_seconds_sum") or 0
+    clock.advance(timedelta(minutes=1, seconds=3))
+
+    worker.poll()
+
+    assert REGISTRY.get_sample_value("todo_api_reminders_fired_total") == fired + 1
+    assert REGISTRY.get_sample_value("todo_api_reminder_delay_seconds_sum") == pytest.approx(late + 3)

@@ -2,6 +2,7 @@
 publishes task events to Dapr beside them (tasks/events.py); stops on SIGTERM."""
 
 import logging
+import os
 import signal
 import threading
 from types import FrameType
@@ -12,6 +13,7 @@ from django.core.management.base import BaseCommand
 
 from tasks.events import Publisher
 from tasks.worker import ReminderWorker
+from todo_api.metrics import serve_worker_metrics
 
 
 class Command(BaseCommand):
@@ -30,6 +32,12 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+            from todo_api.tracing import start_tracing  # OpenTelemetry is imported only when asked for
+
+            start_tracing()
+        if settings.WORKER_METRICS_PORT:
+            serve_worker_metrics(settings.WORKER_METRICS_PORT)
         publishing = None
         if settings.EVENTS_ENABLED:
             assert settings.DAPR_HTTP_ENDPOINT is not None  # what EVENTS_ENABLED means
