@@ -22,6 +22,14 @@ OUR_PREFIXES = (
     "PORT",
     "JWT_",
     "JWKS_",
+    "CHANGES_",
+    "WORKER_",
+    "DAPR_",
+    "EVENTS_",
+    "METRICS_",
+    "PROMETHEUS_",
+    "OTEL_",
+    "AXES_",
 )
 
 
