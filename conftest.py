@@ -16,8 +16,8 @@ import pytest
 REPO = Path(__file__).resolve().parent
 
 
-@pytest.fixture(scope="session", autouse=True)
-def static_files_collected():
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Before collection: a test module may import todo_api.wsgi, which checks the manifest."""
     static_root = Path(os.environ.get("DJANGO_STATIC_ROOT") or REPO / "staticfiles")
     if not (static_root / "staticfiles.json").exists():
         subprocess.run(
