@@ -15,6 +15,7 @@ from rest_framework.exceptions import ValidationError
 
 from tasks.models import Priority, RepeatFrom, Tag, Task
 from tasks.recurrence import MAX_RULE_LENGTH, RuleError, parse_rule
+from todo_api.schema import WHITESPACE
 
 
 def max_length(model: type[models.Model], name: str) -> int:
@@ -62,14 +63,24 @@ class PriorityField(serializers.Field):
         return PRIORITY_RANKS[data]
 
 
-# RFC 3339's date-time with years 1900-9999: the schema declares it, so generated clients and fuzzers
-# know it; parse_rfc3339 then checks the calendar and the range once moved to UTC.
+# RFC 3339's date-time with a written year from 1900 to 9999 and a real calendar date (February 29
+# only in leap years), exactly what parse_rfc3339 accepts: the schema declares it, so generated clients
+# and fuzzers know it. On 9999-12-31 the offset is Z, +hh:mm or -00:00: a time west of UTC on that day
+# could fall past the year 9999 once moved to UTC, past what a datetime holds.
+_YEAR = r"(?:19[0-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9][0-9]|99[0-8][0-9]|999[0-8])"  # 1900-9998
+_DAYS_31 = r"(?:0[1-9]|[12][0-9]|3[01])"
+_DAYS_30 = r"(?:0[1-9]|[12][0-9]|30)"
+_FEBRUARY = r"02-(?:0[1-9]|1[0-9]|2[0-8])"
+_MONTH_DAY = rf"(?:(?:0[13578]|1[02])-{_DAYS_31}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY})"
+_LAST_YEAR_MONTH_DAY = rf"(?:(?:0[13578]|10)-{_DAYS_31}|(?:0[469]|11)-{_DAYS_30}|{_FEBRUARY}|12-{_DAYS_30})"
+_LEAP_DAY = r"(?:(?:19|[2-9][0-9])(?:0[48]|[2468][048]|[13579][26])|(?:[2468][048]|[3579][26])00)-02-29"
+_TIME = r"T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
+_HOURS_MINUTES = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]"
 RFC3339_PATTERN = (
-    r"^(19\d\d|[2-9]\d\d\d)-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])"
-    r"T([01]\d|2[0-3]):[0-5]\d:[0-5]\d(\.\d+)?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)$"
+    rf"^(?:(?:{_YEAR}-{_MONTH_DAY}|{_LEAP_DAY}|9999-{_LAST_YEAR_MONTH_DAY}){_TIME}(?:Z|[+-]{_HOURS_MINUTES})"
+    rf"|9999-12-31{_TIME}(?:Z|\+{_HOURS_MINUTES}|-00:00))$"
 )
 RFC3339 = re.compile(RFC3339_PATTERN, re.ASCII)
-EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
 
 
 def parse_rfc3339(value: object) -> datetime | None:
@@ -77,21 +88,22 @@ def parse_rfc3339(value: object) -> datetime | None:
     if not isinstance(value, str) or not RFC3339.fullmatch(value):
         return None
     try:
-        moment = datetime.fromisoformat(value).astimezone(UTC)
-    except (ValueError, OverflowError):  # e.g. month 13, or past year 9999 once moved to UTC
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except (ValueError, OverflowError):  # the pattern rules these out; kept in case it is loosened
         return None
-    return moment if moment >= EARLIEST else None
 
 
 DATETIME_HINT = (
-    "Send an RFC 3339 date-time with an offset, between 1900-01-01 and 9999-12-31, "
-    'e.g. "2026-12-01T17:00:00Z" or "2026-12-01T18:00:00+01:00".'
+    "Send an RFC 3339 date-time with an offset and a year from 1900 to 9999 as written, "
+    'e.g. "2026-12-01T17:00:00Z" or "2026-12-01T18:00:00+01:00"; on 9999-12-31 the offset is `Z`, '
+    "`+hh:mm` or `-00:00`."
 )
 
 
 DATETIME_SCHEMA = {
     "type": "string",
     "format": "date-time",
+    "pattern": RFC3339_PATTERN,
     "example": "2026-12-01T17:00:00Z",
 }
 
@@ -147,11 +159,49 @@ class RepeatFromField(serializers.Field):
         return data
 
 
+def any_case(word: str) -> str:
+    """`word` in either case, as str.upper() reads it (U+0131 is I, U+017F is S): ECMA-262 has no (?i)."""
+    extra = {"I": "\\u0131", "S": "\\u017f"}
+    return "".join(f"[{c}{c.lower()}{extra.get(c, '')}]" if c.isalpha() else c for c in word)
+
+
+# The grammar parse_rule takes, part by part; which parts go together, each once, is said in words.
+_ONE_TO_1000 = r"(?:0{0,3}[1-9]|0{0,2}[1-9][0-9]|0?[1-9][0-9][0-9]|1000)"
+_WEEKDAY = "(?:" + "|".join(map(any_case, ("MO", "TU", "WE", "TH", "FR", "SA", "SU"))) + ")"
+_BYDAY_ITEM = rf"(?:[+-]?(?:0?[1-9]|[1-4][0-9]|5[0-3]))?{_WEEKDAY}"
+_MONTH_DAY_ITEM = r"-?(?:0?[1-9]|[12][0-9]|3[01])"
+_MONTH_ITEM = r"(?:0?[1-9]|1[0-2])"
+_UNTIL = (
+    rf"[0-9]{{4}}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01]){any_case('T')}(?:[01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
+    + any_case("Z")
+)
+_RULE_PART = (
+    "(?:"
+    + "|".join(
+        (
+            any_case("FREQ=")
+            + "(?:"
+            + "|".join(map(any_case, ("DAILY", "WEEKLY", "MONTHLY", "YEARLY")))
+            + ")",
+            any_case("INTERVAL=") + _ONE_TO_1000,
+            any_case("BYDAY=") + rf"{_BYDAY_ITEM}(?:,{_BYDAY_ITEM})*",
+            any_case("BYMONTHDAY=") + rf"{_MONTH_DAY_ITEM}(?:,{_MONTH_DAY_ITEM})*",
+            any_case("BYMONTH=") + rf"{_MONTH_ITEM}(?:,{_MONTH_ITEM})*",
+            any_case("COUNT=") + _ONE_TO_1000,
+            any_case("UNTIL=") + _UNTIL,
+        )
+    )
+    + ")"
+)
+RULE_PATTERN = rf"^[{WHITESPACE}]*(?:{any_case('RRULE:')})?{_RULE_PART}(?:;{_RULE_PART})*[{WHITESPACE}]*$"
+
+
 @extend_schema_field(
     {
         "type": "string",
         "nullable": True,
         "maxLength": MAX_RULE_LENGTH,
+        "pattern": RULE_PATTERN,
         "example": "FREQ=WEEKLY;BYDAY=MO,WE",
         "description": "An RFC 5545 RRULE value, with or without `RRULE:` (returned without it, upper-case). "
         "Parts: `FREQ` (DAILY, WEEKLY, MONTHLY, YEARLY), `INTERVAL` (1-1000), `BYDAY` (`MO,WE`; with "
@@ -192,10 +242,22 @@ def clean_tag_name(name: object) -> str:
     return name
 
 
+# Unicode's control characters (category Cc): U+0000-U+001F and U+007F-U+009F.
+CONTROL = r"\u0000-\u001f\u007f-\u009f"
+# A tag as clean_tag_name takes it: whitespace either side, then 1 to TAG_MAX_LENGTH characters without
+# a control character that begin and end with one that is not whitespace.
+_TAG_EDGE = rf"[^{CONTROL}{WHITESPACE}]"
+TAG_NAME_PATTERN = (
+    rf"^[{WHITESPACE}]*(?:{_TAG_EDGE}|{_TAG_EDGE}[^{CONTROL}]{{0,{TAG_MAX_LENGTH - 2}}}{_TAG_EDGE})"
+    rf"[{WHITESPACE}]*$"
+)
+TAG_NAME_SCHEMA = {"type": "string", "minLength": 1, "pattern": TAG_NAME_PATTERN}
+
+
 @extend_schema_field(
     {
         "type": "array",
-        "items": {"type": "string", "minLength": 1, "maxLength": TAG_MAX_LENGTH},
+        "items": TAG_NAME_SCHEMA,
         "maxItems": MAX_TAGS_PER_TASK,
         "default": [],
         "description": (

@@ -16,7 +16,7 @@ from drf_spectacular.utils import (
 from rest_framework.exceptions import APIException
 
 from tasks.conditional import PreconditionFailed
-from tasks.idempotency import IdempotencyKeyInProgress, IdempotencyKeyReused
+from tasks.idempotency import VALID_KEY, IdempotencyKeyInProgress, IdempotencyKeyReused
 from tasks.serializers import TaskSerializer
 from tasks.services import CannotSkip
 from todo_api.errors import error_body
@@ -26,10 +26,12 @@ TASK_WRITES = {"update", "partial_update", "destroy", "complete", "skip"}
 READS = {"retrieve", "list"}
 
 
-def header(name: str, description: str, example: str, **options: Any) -> OpenApiParameter:
+def header(
+    name: str, description: str, example: str, schema: Schema | None = None, **options: Any
+) -> OpenApiParameter:
     return OpenApiParameter(
         name,
-        OpenApiTypes.STR,
+        schema or OpenApiTypes.STR,
         OpenApiParameter.HEADER,
         description=description,
         examples=[OpenApiExample(name, value=example)],
@@ -53,6 +55,7 @@ IDEMPOTENCY_KEY = header(
     "A new random value per user action (1 to 255 visible ASCII characters, e.g. a UUID). A retry "
     "with the same key and body replays the first 201 and creates nothing, for at least 24 hours.",
     "9b2f0c4e-3d7a-4f4e-9a55-7d1f6c0b8e21",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": f"^{VALID_KEY.pattern}$"},
 )
 TASK_ETAG = header(
     "ETag",

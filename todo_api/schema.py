@@ -34,6 +34,13 @@ PATH_TAGS = [
     ("/readyz", "Health"),
 ]
 
+# What str.strip() trims (Python's whitespace), spelled out for ECMA-262, whose \s is another set.
+WHITESPACE = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NO_NUL_PATTERN = r"^[^\u0000]*$"
+# No NUL, and a character that is not whitespace: text that is not blank once trimmed.
+NOT_BLANK_PATTERN = rf"^[^\u0000]*[^\u0000{WHITESPACE}][^\u0000]*$"
+
+
 PATH_PARAMETERS: dict[str, tuple[Schema, str]] = {
     "id": ({"type": "integer", "format": "int64", "minimum": 1}, "The task's `id`."),
     "user_id": (
@@ -356,16 +363,23 @@ class ErrorDocumentingAutoSchema(AutoSchema):
                 property_schema["description"] = " ".join(
                     filter(None, [property_schema.get("description"), f"Defaults to `{default}`."])
                 )
-        # What JSON Schema cannot say without unreadable patterns, said in words.
+        # DRF's rules for text, as a pattern for machines and in words for people.
         for name, field in serializer.fields.items():
             if field.read_only or not isinstance(field, serializers.CharField):
                 continue
             rules: list[str] = []
+            pattern = None
             if field.trim_whitespace:
                 rules.append("surrounding whitespace is trimmed before the length is checked")
             if any(isinstance(validator, ProhibitNullCharactersValidator) for validator in field.validators):
                 rules.append("NUL characters are refused")
+                pattern = NO_NUL_PATTERN
+            if field.trim_whitespace and not field.allow_blank:
+                rules.append("text that is only whitespace is refused")
+                pattern = NOT_BLANK_PATTERN
             property_schema = schema["properties"].get(name)
+            if pattern and property_schema is not None and "pattern" not in property_schema:
+                property_schema["pattern"] = pattern
             if rules and property_schema is not None:
                 sentence = "; ".join(rules) + "."
                 sentence = sentence[0].upper() + sentence[1:]
